@@ -1,0 +1,70 @@
+# users-service: every target creates the virtual environment it needs.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# The PostgreSQL server the tests create their own database on.
+export TEST_POSTGRES_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
+PYTEST := $(BIN)/pytest
+
+.PHONY: help install run migrate revision test test-unit test-contract test-integration \
+        test-api test-e2e lint fmt bench clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(STAMP) ## Create .venv and install the service with its dev tools
+
+run: $(STAMP) ## Migrate and serve on http://$(HOST):$(PORT) (embedded SQLite unless DATABASE_URL says otherwise)
+	$(BIN)/users-service migrate
+	$(BIN)/users-service serve --host $(HOST) --port $(PORT) --dev
+
+migrate: $(STAMP) ## Apply every migration to DATABASE_URL
+	$(BIN)/users-service migrate
+
+revision: $(STAMP) ## New Alembic revision: make revision m="what it does"
+	@test -n "$(m)" || (echo 'usage: make revision m="message"' && exit 2)
+	$(BIN)/alembic revision --autogenerate -m "$(m)"
+
+test: $(STAMP) ## Run every test layer (PostgreSQL tests use TEST_POSTGRES_URL)
+	$(PYTEST) tests
+
+test-unit: $(STAMP) ## Use cases and domain on the in-memory adapter
+	$(PYTEST) tests/unit
+
+test-contract: $(STAMP) ## The repository contract against every adapter
+	$(PYTEST) tests/contract
+
+test-integration: $(STAMP) ## Migrations and adapter specifics on SQLite and PostgreSQL
+	$(PYTEST) tests/integration
+
+test-api: $(STAMP) ## The HTTP contract, in process
+	$(PYTEST) tests/api
+
+test-e2e: $(STAMP) ## A real server process over real HTTP
+	$(PYTEST) tests/e2e
+
+lint: $(STAMP) ## ruff, format check, mypy --strict and the import-linter layer contracts
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+fmt: $(STAMP) ## Format and autofix
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean: ## Remove the virtual environment, caches and local data
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache build *.egg-info src/*.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

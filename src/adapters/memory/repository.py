@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import replace
+from datetime import datetime
+
+from adapters.memory.store import InMemoryStore, Tables
+from application.repository import PageQuery
+from domain.errors import EmailAlreadyRegistered, EmailConflict
+from domain.user import NewUser, User, UserChanges
+
+
+class InMemoryUserRepository:
+    """Users in a `Tables` snapshot. Returns copies so callers cannot alias stored rows."""
+
+    def __init__(self, store: InMemoryStore, tables: Tables) -> None:
+        self._store = store
+        self._tables = tables
+
+    async def get(self, user_id: int) -> User | None:
+        user = self._tables.users.get(user_id)
+        return replace(user) if user is not None else None
+
+    async def page(self, query: PageQuery) -> Sequence[User]:
+        candidates: Iterable[User]
+        if query.ids is not None:
+            candidates = (self._tables.users[i] for i in query.ids if i in self._tables.users)
+        elif query.email_key is not None:
+            found = self._tables.id_by_email_key.get(query.email_key)
+            candidates = [self._tables.users[found]] if found is not None else []
+        else:
+            candidates = self._tables.users.values()
+        ordered = sorted(candidates, key=lambda u: u.id, reverse=query.descending)
+        if query.email_key is not None:
+            ordered = [u for u in ordered if u.email.key == query.email_key]
+        if query.after_id is not None:
+            after = query.after_id
+            ordered = [u for u in ordered if (u.id < after if query.descending else u.id > after)]
+        return [replace(u) for u in ordered[: query.limit]]
+
+    async def insert_new(self, users: Sequence[NewUser], now: datetime) -> list[User | None]:
+        stored: list[User | None] = []
+        for new in users:
+            if new.email.key in self._tables.id_by_email_key:
+                stored.append(None)
+                continue
+            user = User(
+                id=self._store.next_id(),
+                email=new.email,
+                name=new.name,
+                created_at=now,
+                updated_at=now,
+            )
+            self._tables.users[user.id] = user
+            self._tables.id_by_email_key[new.email.key] = user.id
+            stored.append(replace(user))
+        return stored
+
+    async def update(
+        self,
+        user_id: int,
+        changes: UserChanges,
+        now: datetime,
+        expected_versions: Collection[int] | None = None,
+    ) -> User | None:
+        current = self._tables.users.get(user_id)
+        if current is None or not changes.differs_from(current):
+            return None
+        if expected_versions is not None and current.version not in expected_versions:
+            return None
+        updated = changes.applied_to(current, now)
+        if updated.email.key != current.email.key:
+            owner = self._tables.id_by_email_key.get(updated.email.key)
+            if owner is not None and owner != user_id:
+                raise EmailAlreadyRegistered([EmailConflict(0, updated.email.value)])
+            del self._tables.id_by_email_key[current.email.key]
+            self._tables.id_by_email_key[updated.email.key] = user_id
+        self._tables.users[user_id] = updated
+        return replace(updated)
+
+    async def delete(self, user_id: int, expected_versions: Collection[int] | None = None) -> bool:
+        current = self._tables.users.get(user_id)
+        if current is None:
+            return False
+        if expected_versions is not None and current.version not in expected_versions:
+            return False
+        del self._tables.users[user_id]
+        del self._tables.id_by_email_key[current.email.key]
+        return True

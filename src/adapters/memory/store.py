@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import asyncio
+import itertools
+from dataclasses import dataclass, field
+
+from domain.user import User
+
+
+@dataclass
+class Tables:
+    """One consistent state: users by id (in id order) and the email-key index."""
+
+    users: dict[int, User] = field(default_factory=dict)
+    id_by_email_key: dict[str, int] = field(default_factory=dict)
+
+    def copy(self) -> Tables:
+        return Tables(dict(self.users), dict(self.id_by_email_key))
+
+
+class InMemoryStore:
+    """The committed state shared by every unit of work of one process.
+
+    Writers take `write_lock` for their whole transaction (like a database serialising
+    conflicting writes) and publish a new `Tables` on commit; readers see the last
+    committed state. Ids come from a sequence that rollbacks never rewind.
+    """
+
+    def __init__(self) -> None:
+        self.committed = Tables()
+        self.write_lock = asyncio.Lock()
+        self._ids = itertools.count(1)
+
+    def next_id(self) -> int:
+        return next(self._ids)

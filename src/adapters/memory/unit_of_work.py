@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+from adapters.memory.repository import InMemoryUserRepository
+from adapters.memory.store import InMemoryStore, Tables
+
+
+class InMemoryUnitOfWork:
+    """A transaction over an `InMemoryStore`.
+
+    A writer works on a private copy of the committed tables under the store's write
+    lock, so its changes are invisible until commit and vanish on rollback. A reader
+    sees the committed tables as they were when it began.
+    """
+
+    def __init__(self, store: InMemoryStore, *, read_only: bool = False) -> None:
+        self._store = store
+        self._read_only = read_only
+        self._tables: Tables | None = None
+        self._users: InMemoryUserRepository | None = None
+
+    @property
+    def users(self) -> InMemoryUserRepository:
+        if self._users is None:
+            raise RuntimeError("the unit of work is not open: use `async with`")
+        return self._users
+
+    async def __aenter__(self) -> Self:
+        if self._read_only:
+            self._tables = self._store.committed
+        else:
+            await self._store.write_lock.acquire()
+            self._tables = self._store.committed.copy()
+        self._users = InMemoryUserRepository(self._store, self._tables)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._tables = None
+        self._users = None
+        if not self._read_only:
+            self._store.write_lock.release()
+
+    async def commit(self) -> None:
+        if self._tables is None:
+            raise RuntimeError("commit outside the unit of work")
+        if not self._read_only:
+            self._store.committed = self._tables
+            self._tables = self._tables.copy()
+            self._users = InMemoryUserRepository(self._store, self._tables)
+
+
+class InMemoryUnitOfWorkFactory:
+    """Makes units of work over one shared store."""
+
+    def __init__(self, store: InMemoryStore | None = None) -> None:
+        self.store = store or InMemoryStore()
+
+    def __call__(self, *, read_only: bool = False) -> InMemoryUnitOfWork:
+        return InMemoryUnitOfWork(self.store, read_only=read_only)

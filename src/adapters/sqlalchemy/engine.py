@@ -1,0 +1,104 @@
+"""Engine construction: one per process, built by the container, never at import."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+# Execution option naming a SQLite read: it takes a plain BEGIN, not BEGIN IMMEDIATE.
+SQLITE_READ_ONLY = "users_sqlite_read_only"
+
+
+@dataclass(frozen=True, slots=True)
+class EngineOptions:
+    url: str
+    pool_size: int = 10
+    max_overflow: int = 10
+    pool_timeout: float = 3.0
+    pool_recycle: int = 1800
+    pool_pre_ping: bool = False
+    connect_timeout: float = 3.0
+    statement_timeout: float = 5.0
+    sqlite_busy_timeout: float = 5.0
+    echo: bool = False
+
+
+def create_engine(options: EngineOptions) -> AsyncEngine:
+    url = make_url(options.url)
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_engine(url, options)
+    return _postgresql_engine(url, options)
+
+
+def _postgresql_engine(url: URL, options: EngineOptions) -> AsyncEngine:
+    return create_async_engine(
+        url,
+        pool_size=options.pool_size,
+        max_overflow=options.max_overflow,
+        pool_timeout=options.pool_timeout,
+        pool_recycle=options.pool_recycle,
+        pool_pre_ping=options.pool_pre_ping,
+        echo=options.echo,
+        connect_args={
+            "timeout": options.connect_timeout,
+            "server_settings": {
+                "application_name": "users-service",
+                "statement_timeout": str(int(options.statement_timeout * 1000)),
+                "lock_timeout": str(int(options.statement_timeout * 1000)),
+                # Short OLTP statements never profit from JIT; it only adds latency.
+                "jit": "off",
+            },
+        },
+    )
+
+
+def _sqlite_engine(url: URL, options: EngineOptions) -> AsyncEngine:
+    database = url.database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(
+        url,
+        pool_size=options.pool_size,
+        max_overflow=options.max_overflow,
+        pool_timeout=options.pool_timeout,
+        pool_recycle=options.pool_recycle,
+        pool_pre_ping=options.pool_pre_ping,
+        echo=options.echo,
+        connect_args={"timeout": options.sqlite_busy_timeout},
+    )
+    busy_ms = int(options.sqlite_busy_timeout * 1000)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin.
+        dbapi_connection.isolation_level = None
+        # SQLite's own lower() folds ASCII only; use Python's so the unique email
+        # index agrees with PostgreSQL and with the domain's notion of "same email".
+        dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "journal_mode=WAL",
+            f"busy_timeout={busy_ms}",
+            "synchronous=NORMAL",
+            "foreign_keys=ON",
+        ):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        # A writer takes the write lock up front: a deferred transaction that upgrades
+        # later can fail at once with "database is locked", whatever the busy timeout.
+        read_only = connection.get_execution_options().get(SQLITE_READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _lower(value: str | None) -> str | None:
+    return value.lower() if value is not None else None

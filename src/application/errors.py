@@ -1,0 +1,18 @@
+"""Application errors: failures of the service around the domain.
+
+ApplicationError
+└── StorageUnavailable   the database cannot be reached or timed out (retry later)
+"""
+
+from __future__ import annotations
+
+
+class ApplicationError(Exception):
+    """Base of the errors that use cases and their ports raise beyond the domain's."""
+
+
+class StorageUnavailable(ApplicationError):
+    """Storage did not answer in time, or refused connections. Safe to retry."""
+
+    def __init__(self, message: str = "The database is unavailable.") -> None:
+        super().__init__(message)

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from domain.user import NewUser, User, UserChanges
+
+
+@dataclass(frozen=True, slots=True)
+class PageQuery:
+    """A keyset page: rows after `after_id` in id order (descending when asked).
+
+    `email_key` filters on the case-insensitive email identity; `ids` on a set of ids.
+    """
+
+    limit: int
+    after_id: int | None = None
+    descending: bool = False
+    email_key: str | None = None
+    ids: tuple[int, ...] | None = None
+
+
+class UserRepository(Protocol):
+    """The users collection, inside one unit of work. It never commits.
+
+    Email uniqueness is the storage's job (a unique index), never a check-then-insert.
+    """
+
+    async def get(self, user_id: int) -> User | None: ...
+
+    async def page(self, query: PageQuery) -> Sequence[User]:
+        """At most `query.limit` users, in keyset order."""
+        ...
+
+    async def insert_new(self, users: Sequence[NewUser], now: datetime) -> list[User | None]:
+        """Store every user whose email is free, in one round trip per chunk.
+
+        Position i of the result holds the stored user, or None when its email was
+        already taken, by a stored user or by an earlier item of `users`.
+        """
+        ...
+
+    async def update(
+        self,
+        user_id: int,
+        changes: UserChanges,
+        now: datetime,
+        expected_versions: Collection[int] | None = None,
+    ) -> User | None:
+        """Apply `changes` and bump the version, in one conditional statement.
+
+        Returns None, changing nothing, when the user is missing, when its version is
+        not among `expected_versions` (if given) or when the patch changes nothing.
+        Raises EmailAlreadyRegistered when the new email belongs to another user.
+        """
+        ...
+
+    async def delete(self, user_id: int, expected_versions: Collection[int] | None = None) -> bool:
+        """Delete in one conditional statement; False when nothing matched."""
+        ...

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from application.unit_of_work import UnitOfWorkFactory
+from domain.errors import UserNotFound, VersionMismatch
+
+
+class DeleteUser:
+    """Delete a user; with `expected_versions`, only if its version is one of them."""
+
+    def __init__(self, uow: UnitOfWorkFactory) -> None:
+        self._uow = uow
+
+    async def __call__(
+        self, user_id: int, *, expected_versions: Collection[int] | None = None
+    ) -> None:
+        async with self._uow() as uow:
+            if await uow.users.delete(user_id, expected_versions):
+                await uow.commit()
+                return
+            current = await uow.users.get(user_id)
+        if current is None:
+            raise UserNotFound(user_id)
+        raise VersionMismatch(user_id, current.version)

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from application.repository import PageQuery
+from application.unit_of_work import UnitOfWorkFactory
+from domain.errors import InvalidValue
+from domain.user import User
+from domain.values import Email
+
+MAX_PAGE_SIZE = 200
+MAX_IDS_FILTER = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: Sequence[User]
+    next_after_id: int | None
+    """Where the next page starts, or None on the last page."""
+
+
+class ListUsers:
+    """A keyset page of users, optionally filtered by email or by ids."""
+
+    def __init__(self, uow: UnitOfWorkFactory) -> None:
+        self._uow = uow
+
+    async def __call__(
+        self,
+        *,
+        limit: int = 50,
+        after_id: int | None = None,
+        descending: bool = False,
+        email: str | None = None,
+        ids: Sequence[int] | None = None,
+    ) -> Page:
+        if not 1 <= limit <= MAX_PAGE_SIZE:
+            raise InvalidValue("limit", f"must be between 1 and {MAX_PAGE_SIZE}")
+        if ids is not None and not 1 <= len(ids) <= MAX_IDS_FILTER:
+            raise InvalidValue("id", f"must list 1 to {MAX_IDS_FILTER} ids")
+        query = PageQuery(
+            limit=limit + 1,  # one extra row tells whether another page follows
+            after_id=after_id,
+            descending=descending,
+            email_key=Email.parse(email).key if email is not None else None,
+            ids=tuple(sorted(set(ids))) if ids is not None else None,
+        )
+        async with self._uow(read_only=True) as uow:
+            rows = await uow.users.page(query)
+        if len(rows) > limit:
+            items = rows[:limit]
+            return Page(items=items, next_after_id=items[-1].id)
+        return Page(items=rows, next_after_id=None)

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from application.clock import Clock
+from application.unit_of_work import UnitOfWorkFactory
+from domain.errors import EmailAlreadyRegistered, EmailConflict, InvalidValue
+from domain.user import NewUser, User
+from domain.values import Email, Name
+
+MAX_BATCH_SIZE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class UserInput:
+    email: str
+    name: str
+
+
+class RegisterUsers:
+    """Register one or many users, all or nothing.
+
+    A conflict names every offending item: emails already stored and every item whose
+    email repeats inside the request.
+    """
+
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
+        self._uow = uow
+        self._clock = clock
+
+    async def one(self, email: str, name: str) -> User:
+        [user] = await self._register([_parse(email, name)])
+        return user
+
+    async def many(self, items: Sequence[UserInput]) -> list[User]:
+        if not 1 <= len(items) <= MAX_BATCH_SIZE:
+            raise InvalidValue("users", f"must hold 1 to {MAX_BATCH_SIZE} users")
+        new_users: list[NewUser] = []
+        for index, item in enumerate(items):
+            try:
+                new_users.append(_parse(item.email, item.name))
+            except InvalidValue as exc:
+                raise exc.at("users", index) from exc
+        return await self._register(new_users)
+
+    async def _register(self, new_users: list[NewUser]) -> list[User]:
+        repeated = _repeated_indices(new_users)
+        async with self._uow() as uow:
+            stored = await uow.users.insert_new(new_users, self._clock.now())
+            taken = repeated | {i for i, user in enumerate(stored) if user is None}
+            if taken:
+                raise EmailAlreadyRegistered(
+                    [EmailConflict(i, new_users[i].email.value) for i in sorted(taken)]
+                )
+            await uow.commit()
+        return [user for user in stored if user is not None]
+
+
+def _parse(email: str, name: str) -> NewUser:
+    return NewUser(email=Email.parse(email), name=Name.parse(name))
+
+
+def _repeated_indices(users: Sequence[NewUser]) -> set[int]:
+    positions: defaultdict[str, list[int]] = defaultdict(list)
+    for index, user in enumerate(users):
+        positions[user.email.key].append(index)
+    return {i for indices in positions.values() if len(indices) > 1 for i in indices}

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from application.clock import Clock
+from application.unit_of_work import UnitOfWorkFactory
+from domain.errors import UserNotFound, VersionMismatch
+from domain.user import User, UserChanges
+from domain.values import Email, Name
+
+
+class UpdateUser:
+    """Merge-patch a user's email and/or name.
+
+    With `expected_versions` the write happens only if the stored version is one of
+    them (If-Match); the check and the write are one conditional statement, so two
+    concurrent patches against the same version cannot both win. A patch that changes
+    nothing leaves the version alone.
+    """
+
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
+        self._uow = uow
+        self._clock = clock
+
+    async def __call__(
+        self,
+        user_id: int,
+        *,
+        email: str | None = None,
+        name: str | None = None,
+        expected_versions: Collection[int] | None = None,
+    ) -> User:
+        changes = UserChanges(
+            email=Email.parse(email) if email is not None else None,
+            name=Name.parse(name) if name is not None else None,
+        )
+        async with self._uow() as uow:
+            if not changes.empty:
+                updated = await uow.users.update(
+                    user_id, changes, self._clock.now(), expected_versions
+                )
+                if updated is not None:
+                    await uow.commit()
+                    return updated
+            # Nothing was written: find out why, in the same transaction.
+            current = await uow.users.get(user_id)
+        if current is None:
+            raise UserNotFound(user_id)
+        if expected_versions is not None and current.version not in expected_versions:
+            raise VersionMismatch(user_id, current.version)
+        return current

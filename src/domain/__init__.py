@@ -1,0 +1,1 @@
+"""The users domain: entities, value objects and errors. Standard library only."""
