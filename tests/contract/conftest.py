@@ -5,18 +5,33 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.memory import InMemoryUnitOfWorkFactory
+from adapters.sqlalchemy import SqlAlchemyUnitOfWorkFactory
 from application.unit_of_work import UnitOfWorkFactory
+from tests.support.databases import empty_tables
 
-BACKENDS = ["memory"]
+BACKENDS = [
+    pytest.param("memory"),
+    pytest.param("sqlite"),
+    pytest.param("postgres", marks=pytest.mark.postgres),
+]
 
 
 @pytest.fixture(params=BACKENDS)
-async def uow(request: pytest.FixtureRequest) -> AsyncIterator[UnitOfWorkFactory]:
-    factory: UnitOfWorkFactory
+def engine(request: pytest.FixtureRequest) -> AsyncEngine | None:
     if request.param == "memory":
-        factory = InMemoryUnitOfWorkFactory()
-        yield factory
+        return None
+    engine: AsyncEngine = request.getfixturevalue(f"{request.param}_engine")
+    return engine
+
+
+@pytest.fixture
+async def uow(engine: AsyncEngine | None) -> AsyncIterator[UnitOfWorkFactory]:
+    if engine is None:
+        yield InMemoryUnitOfWorkFactory()
         return
-    raise AssertionError(f"unknown backend {request.param}")
+    await empty_tables(engine)
+    yield SqlAlchemyUnitOfWorkFactory(engine)
+    await empty_tables(engine)

@@ -91,10 +91,13 @@ class TestTransactions:
             assert await tx.users.get(user.id) is None
 
     async def test_error_rolls_back(self, uow: UnitOfWorkFactory) -> None:
-        with pytest.raises(RuntimeError):
+        async def fail_midway() -> None:
             async with uow() as tx:
                 await tx.users.insert_new([new("ghost@example.com")], T0)
                 raise RuntimeError("boom")
+
+        with pytest.raises(RuntimeError):
+            await fail_midway()
         async with uow(read_only=True) as tx:
             page = await tx.users.page(PageQuery(limit=10))
         assert page == []
@@ -130,9 +133,7 @@ class TestPages:
         ids = [u.id for u in users][::-1]
         async with uow(read_only=True) as tx:
             first = await tx.users.page(PageQuery(limit=2, descending=True))
-            second = await tx.users.page(
-                PageQuery(limit=2, descending=True, after_id=first[-1].id)
-            )
+            second = await tx.users.page(PageQuery(limit=2, descending=True, after_id=first[-1].id))
         assert [u.id for u in first] == ids[:2]
         assert [u.id for u in second] == ids[2:4]
 
@@ -182,15 +183,17 @@ class TestUpdate:
     async def test_case_change_of_own_email(self, uow: UnitOfWorkFactory) -> None:
         [user] = await seed(uow, "ada@example.com")
         async with uow() as tx:
-            updated = await tx.users.update(user.id, UserChanges(email=Email("ADA@example.com")), T1)
+            updated = await tx.users.update(
+                user.id, UserChanges(email=Email("ADA@example.com")), T1
+            )
             await tx.commit()
         assert updated is not None
         assert updated.email.value == "ADA@example.com"
 
     async def test_taken_email_raises(self, uow: UnitOfWorkFactory) -> None:
         [ada, _] = await seed(uow, "ada@example.com", "bob@example.com")
-        with pytest.raises(EmailAlreadyRegistered) as caught:
-            async with uow() as tx:
+        async with uow() as tx:
+            with pytest.raises(EmailAlreadyRegistered) as caught:
                 await tx.users.update(ada.id, UserChanges(email=Email("Bob@example.com")), T1)
         assert caught.value.emails == ("Bob@example.com",)
 

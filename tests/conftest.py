@@ -1,0 +1,58 @@
+"""Shared fixtures: real PostgreSQL and SQLite databases, made and dropped per session.
+
+PostgreSQL comes from TEST_POSTGRES_URL. Without a server the PostgreSQL tests skip,
+saying why, except under CI=true, where a missing server fails the run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.sqlalchemy import EngineOptions, create_engine
+from tests.support import databases
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+@pytest.fixture(scope="session")
+async def postgres_url() -> AsyncIterator[str]:
+    server = databases.postgres_server_url()
+    reason = await databases.postgres_unavailable_reason(server)
+    if reason is not None:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is required in CI: {reason}", pytrace=False)
+        pytest.skip(reason)
+    assert server is not None
+    url = await databases.create_postgres_database(server)
+    try:
+        await databases.migrate(url)
+        yield url
+    finally:
+        await databases.drop_postgres_database(server, url)
+
+
+@pytest.fixture(scope="session")
+async def postgres_engine(postgres_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(EngineOptions(url=postgres_url))
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path: Path = tmp_path_factory.mktemp("sqlite") / "users.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    await databases.migrate(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+async def sqlite_engine(sqlite_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(EngineOptions(url=sqlite_url))
+    yield engine
+    await engine.dispose()

@@ -1,0 +1,80 @@
+"""Throwaway databases for tests: created, migrated, emptied and dropped by the tests."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from pathlib import Path
+
+import asyncpg
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+ROOT = Path(__file__).resolve().parents[2]
+POSTGRES_ENV = "TEST_POSTGRES_URL"
+
+
+def alembic_config(url: str) -> Config:
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    config.attributes["configure_logging"] = False
+    return config
+
+
+async def migrate(url: str, revision: str = "head") -> None:
+    # Alembic's async env.py runs its own event loop, so it gets a thread of its own.
+    await asyncio.to_thread(command.upgrade, alembic_config(url), revision)
+
+
+async def downgrade(url: str, revision: str = "base") -> None:
+    await asyncio.to_thread(command.downgrade, alembic_config(url), revision)
+
+
+def postgres_server_url() -> str | None:
+    return os.environ.get(POSTGRES_ENV) or None
+
+
+def _dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def postgres_unavailable_reason(url: str | None) -> str | None:
+    if url is None:
+        return f"{POSTGRES_ENV} is not set"
+    try:
+        connection = await asyncpg.connect(_dsn(url), timeout=5)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        return f"PostgreSQL at {POSTGRES_ENV} does not answer: {exc!r}"
+    await connection.close()
+    return None
+
+
+async def create_postgres_database(server_url: str) -> str:
+    name = f"users_test_{uuid.uuid4().hex[:12]}"
+    connection = await asyncpg.connect(_dsn(server_url))
+    try:
+        await connection.execute(f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'")
+    finally:
+        await connection.close()
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+async def drop_postgres_database(server_url: str, url: str) -> None:
+    name = make_url(url).database
+    connection = await asyncpg.connect(_dsn(server_url))
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await connection.close()
+
+
+async def empty_tables(engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            await connection.execute(text("TRUNCATE users"))
+        else:
+            await connection.execute(text("DELETE FROM users"))
