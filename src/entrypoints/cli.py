@@ -1,0 +1,68 @@
+"""`users-service`: serve the API or migrate the database."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from entrypoints.logging_config import configure_logging
+from entrypoints.settings import Settings
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+logger = logging.getLogger("users_service")
+
+
+def migrate(settings: Settings) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    if settings.uses_memory:
+        logger.info("memory backend: nothing to migrate")
+        return
+    config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    config.set_main_option("sqlalchemy.url", settings.database_url.replace("%", "%%"))
+    config.attributes["configure_logging"] = False
+    command.upgrade(config, "head")
+    logger.info("database migrated to head")
+
+
+def serve(settings: Settings, host: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        "entrypoints.http.asgi:app",
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_config=None,
+        proxy_headers=False,
+        timeout_graceful_shutdown=20,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="users-service", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_parser = commands.add_parser("serve", help="serve the HTTP API")
+    serve_parser.add_argument("--host", default=None)
+    serve_parser.add_argument("--port", type=int, default=None)
+    serve_parser.add_argument("--workers", type=int, default=1)
+    serve_parser.add_argument("--dev", action="store_true", help="development conveniences")
+    commands.add_parser("migrate", help="apply every migration to DATABASE_URL")
+    args = parser.parse_args(argv)
+
+    settings = Settings()
+    configure_logging(settings.log_level)
+    if args.command == "migrate":
+        migrate(settings)
+    elif args.command == "serve":
+        serve(settings, args.host or settings.host, args.port or settings.port, args.workers)
+
+
+if __name__ == "__main__":
+    main()

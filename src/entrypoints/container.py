@@ -1,0 +1,72 @@
+"""The composition root: the only module that names concrete adapters."""
+
+from __future__ import annotations
+
+from dependency_injector import containers, providers
+
+from adapters.clock import SystemClock
+from adapters.memory import InMemoryUnitOfWorkFactory
+from adapters.sqlalchemy import EngineOptions, SqlAlchemyUnitOfWorkFactory, create_engine
+from adapters.sqlalchemy.health import DatabasePing
+from application.users.delete import DeleteUser
+from application.users.get import GetUser
+from application.users.listing import ListUsers
+from application.users.register import RegisterUsers
+from application.users.update import UpdateUser
+from entrypoints.http.cursors import CursorCodec
+from entrypoints.http.lifecycle import Lifecycle, always_ready
+from entrypoints.settings import Settings
+
+
+def _engine_options(settings: Settings) -> EngineOptions:
+    return EngineOptions(
+        url=settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout,
+        pool_recycle=settings.db_pool_recycle,
+        pool_pre_ping=settings.db_pool_pre_ping,
+        connect_timeout=settings.db_connect_timeout,
+        statement_timeout=settings.db_statement_timeout,
+        echo=settings.db_echo,
+    )
+
+
+def _backend(settings: Settings) -> str:
+    return "memory" if settings.uses_memory else "sqlalchemy"
+
+
+def _cursor_secret(settings: Settings) -> bytes:
+    return settings.cursor_secret.get_secret_value().encode()
+
+
+class Container(containers.DeclarativeContainer):
+    wiring_config = containers.WiringConfiguration(
+        modules=["entrypoints.http.routes.users", "entrypoints.http.routes.health"]
+    )
+
+    settings = providers.Singleton(Settings)
+    backend = providers.Callable(_backend, settings)
+    clock = providers.Singleton(SystemClock)
+    lifecycle = providers.Singleton(Lifecycle)
+
+    engine = providers.Singleton(create_engine, providers.Callable(_engine_options, settings))
+
+    unit_of_work = providers.Selector(
+        backend,
+        memory=providers.Singleton(InMemoryUnitOfWorkFactory),
+        sqlalchemy=providers.Singleton(SqlAlchemyUnitOfWorkFactory, engine),
+    )
+    readiness_probe = providers.Selector(
+        backend,
+        memory=providers.Object(always_ready),
+        sqlalchemy=providers.Singleton(DatabasePing, engine),
+    )
+
+    cursor_codec = providers.Singleton(CursorCodec, providers.Callable(_cursor_secret, settings))
+
+    register_users = providers.Singleton(RegisterUsers, uow=unit_of_work, clock=clock)
+    get_user = providers.Singleton(GetUser, uow=unit_of_work)
+    list_users = providers.Singleton(ListUsers, uow=unit_of_work)
+    update_user = providers.Singleton(UpdateUser, uow=unit_of_work, clock=clock)
+    delete_user = providers.Singleton(DeleteUser, uow=unit_of_work)

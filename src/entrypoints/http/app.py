@@ -1,0 +1,59 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from entrypoints.container import Container
+from entrypoints.http.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from entrypoints.http.openapi import install_openapi
+from entrypoints.http.problems import install_problem_handlers
+from entrypoints.http.routes import health, users
+
+DESCRIPTION = """
+Manage users: create, read, list (keyset pages), update (JSON merge patch with
+optimistic concurrency through `ETag` / `If-Match`), delete and batch create.
+
+Every error is an RFC 9457 problem (`application/problem+json`) with a stable `code`.
+"""
+
+
+def create_app(container: Container | None = None) -> FastAPI:
+    container = container or Container()
+    settings = container.settings()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        uses_engine = container.backend() == "sqlalchemy"
+        if uses_engine:
+            container.engine()  # created here, once per process, never at import
+        try:
+            yield
+        finally:
+            container.lifecycle().draining = True
+            if uses_engine:
+                await container.engine().dispose()
+                container.engine.reset()
+
+    app = FastAPI(
+        title="users-service",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        redirect_slashes=False,
+        redoc_url=None,
+        generate_unique_id_function=lambda route: route.name,
+    )
+    app.state.container = container
+    container.wire()
+    app.include_router(users.router)
+    app.include_router(health.router)
+    install_problem_handlers(app)
+    install_openapi(app)
+    # Added last is outermost: every answer, even a 413, gets a request id and a log line.
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+    return app

@@ -1,0 +1,65 @@
+"""OpenAPI: every problem an operation can return, documented as application/problem+json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from entrypoints.http.problems import PROBLEM_MEDIA_TYPE
+from entrypoints.http.schemas import Problem
+
+_DESCRIPTIONS = {
+    400: "Malformed request (unparseable body, bad cursor)",
+    404: "No such user",
+    409: "Email already registered, or a request with this Idempotency-Key is in flight",
+    412: "If-Match names a stale version",
+    413: "Request body over the size limit",
+    415: "Body is not JSON",
+    422: "Invalid input; `errors` locates each problem",
+    500: "Unexpected error (logged with the request id)",
+    503: "Database unavailable; retry after `Retry-After` seconds",
+}
+
+_ALWAYS = (500,)
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these problem statuses (500 is always possible)."""
+    return {
+        status: {"description": _DESCRIPTIONS[status], "model": Problem}
+        for status in sorted({*statuses, *_ALWAYS})
+    }
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Error responses carry application/problem+json, FastAPI's default 422 included."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            _use_problem_media_type(schema)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _use_problem_media_type(schema: dict[str, Any]) -> None:
+    problem_ref = {"$ref": f"#/components/schemas/{Problem.__name__}"}
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            for status, response in operation.get("responses", {}).items():
+                if status.isdigit() and int(status) >= 400:
+                    response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": problem_ref}}
+                    if status == "422":
+                        response["description"] = _DESCRIPTIONS[422]
+    components = schema.get("components", {}).get("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        components.pop(unused, None)

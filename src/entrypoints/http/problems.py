@@ -1,0 +1,204 @@
+"""RFC 9457 problem details: the one table that maps errors to HTTP answers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from application.errors import StorageUnavailable
+from domain.errors import (
+    DomainError,
+    EmailAlreadyRegistered,
+    InvalidValue,
+    UserNotFound,
+    VersionMismatch,
+)
+from entrypoints.http.request_context import request_id_var
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_BASE = "https://users.example/problems/"
+RETRY_AFTER_SECONDS = "2"
+
+logger = logging.getLogger("users_service.errors")
+
+
+@dataclass(frozen=True, slots=True)
+class ProblemType:
+    status: int
+    code: str
+    title: str
+
+    @property
+    def uri(self) -> str:
+        return PROBLEM_BASE + self.code.replace("_", "-")
+
+
+BAD_REQUEST = ProblemType(400, "bad_request", "Bad request")
+INVALID_CURSOR = ProblemType(400, "invalid_cursor", "Invalid cursor")
+NOT_FOUND = ProblemType(404, "not_found", "Not found")
+USER_NOT_FOUND = ProblemType(404, "user_not_found", "User not found")
+METHOD_NOT_ALLOWED = ProblemType(405, "method_not_allowed", "Method not allowed")
+EMAIL_TAKEN = ProblemType(409, "email_already_registered", "Email already registered")
+PRECONDITION_FAILED = ProblemType(412, "precondition_failed", "Precondition failed")
+PAYLOAD_TOO_LARGE = ProblemType(413, "payload_too_large", "Payload too large")
+UNSUPPORTED_MEDIA_TYPE = ProblemType(415, "unsupported_media_type", "Unsupported media type")
+VALIDATION_FAILED = ProblemType(422, "validation_failed", "Validation failed")
+INTERNAL_ERROR = ProblemType(500, "internal_error", "Internal server error")
+SERVICE_UNAVAILABLE = ProblemType(503, "service_unavailable", "Service unavailable")
+
+_BY_STATUS = {
+    p.status: p
+    for p in (
+        BAD_REQUEST,
+        NOT_FOUND,
+        METHOD_NOT_ALLOWED,
+        PRECONDITION_FAILED,
+        PAYLOAD_TOO_LARGE,
+        UNSUPPORTED_MEDIA_TYPE,
+        VALIDATION_FAILED,
+        INTERNAL_ERROR,
+        SERVICE_UNAVAILABLE,
+    )
+}
+
+
+class ProblemError(Exception):
+    """Raised by the HTTP edge itself (bad cursor, wrong media type...)."""
+
+    def __init__(self, problem: ProblemType, detail: str) -> None:
+        super().__init__(detail)
+        self.problem = problem
+        self.detail = detail
+
+
+def problem_response(
+    problem: ProblemType,
+    detail: str,
+    *,
+    instance: str,
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
+) -> Response:
+    body = {
+        "type": problem.uri,
+        "title": problem.title,
+        "status": problem.status,
+        "detail": detail,
+        "instance": instance,
+        "code": problem.code,
+        "request_id": request_id_var.get(),
+        **extra,
+    }
+    return Response(
+        orjson.dumps(body),
+        status_code=problem.status,
+        headers=dict(headers or {}),
+        media_type=PROBLEM_MEDIA_TYPE,
+    )
+
+
+def _error_item(loc: Iterable[Any], msg: str, type_: str) -> dict[str, Any]:
+    return {"loc": [p if isinstance(p, int) else str(p) for p in loc], "msg": msg, "type": type_}
+
+
+def validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """FastAPI's errors without `input` and `ctx`: never echo what the client sent."""
+    return [_error_item(e.get("loc", ()), e.get("msg", ""), e.get("type", "")) for e in errors]
+
+
+# ---- the table: error class -> how it answers -------------------------------------------
+
+
+def _domain_error(request: Request, exc: DomainError) -> Response:
+    instance = request.url.path
+    if isinstance(exc, InvalidValue):
+        errors = [_error_item(("body", *exc.loc), exc.message, "value_error")]
+        return problem_response(
+            VALIDATION_FAILED, "The request is not valid.", instance=instance, errors=errors
+        )
+    if isinstance(exc, UserNotFound):
+        return problem_response(USER_NOT_FOUND, str(exc), instance=instance)
+    if isinstance(exc, EmailAlreadyRegistered):
+        conflicts = [{"index": c.index, "email": c.email} for c in exc.conflicts]
+        return problem_response(EMAIL_TAKEN, str(exc), instance=instance, conflicts=conflicts)
+    if isinstance(exc, VersionMismatch):
+        return problem_response(
+            PRECONDITION_FAILED,
+            str(exc),
+            instance=instance,
+            headers={"ETag": f'"{exc.current_version}"'},
+        )
+    raise exc  # a new DomainError without a row here is a bug: let it be a logged 500
+
+
+def _storage_unavailable(request: Request, exc: StorageUnavailable) -> Response:
+    logger.warning("storage unavailable: %s", exc, exc_info=exc.__cause__ is not None)
+    return problem_response(
+        SERVICE_UNAVAILABLE,
+        f"{exc} Retry shortly.",
+        instance=request.url.path,
+        headers={"Retry-After": RETRY_AFTER_SECONDS},
+    )
+
+
+def _problem_error(request: Request, exc: ProblemError) -> Response:
+    return problem_response(exc.problem, exc.detail, instance=request.url.path)
+
+
+def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+    return problem_response(
+        VALIDATION_FAILED,
+        "The request is not valid.",
+        instance=request.url.path,
+        errors=validation_errors(exc.errors()),
+    )
+
+
+def _endpoints(routes: Iterable[Any]) -> Iterator[Any]:
+    for route in routes:
+        nested = getattr(route, "original_router", None)
+        if nested is not None:
+            yield from _endpoints(nested.routes)
+        elif getattr(route, "methods", None) and getattr(route, "path_regex", None):
+            yield route
+
+
+def _allowed_methods(request: Request) -> str:
+    # Starlette's 405 names only the first route that matched the path; collect all.
+    path = request.url.path
+    methods: set[str] = set()
+    for route in _endpoints(request.app.router.routes):
+        if route.path_regex.match(path):
+            methods |= set(route.methods)
+    return ", ".join(sorted(methods))
+
+
+def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    problem = _BY_STATUS.get(exc.status_code) or ProblemType(
+        exc.status_code, f"http_{exc.status_code}", "HTTP error"
+    )
+    detail = exc.detail if isinstance(exc.detail, str) else problem.title
+    headers = dict(exc.headers or {})
+    if exc.status_code == 404:
+        detail = f"No route matches {request.url.path}."
+    elif exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
+        detail = f"{request.method} is not allowed here; use {headers['Allow']}."
+    return problem_response(problem, detail, instance=request.url.path, headers=headers)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    # Starlette finds handlers along the exception's MRO: one per base class is enough.
+    app.add_exception_handler(DomainError, _domain_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StorageUnavailable, _storage_unavailable)  # type: ignore[arg-type]
+    app.add_exception_handler(ProblemError, _problem_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]

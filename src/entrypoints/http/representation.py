@@ -1,0 +1,53 @@
+"""Users as JSON, serialised once with orjson (no second validation pass)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+
+from domain.user import User
+
+_JSON_OPTIONS = orjson.OPT_UTC_Z
+
+
+def user_dict(user: User) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "email": user.email.value,
+        "name": user.name.value,
+        "created_at": user.created_at,
+        "updated_at": user.updated_at,
+        "version": user.version,
+    }
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def json_response(
+    body: Any, *, status_code: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    return Response(
+        orjson.dumps(body, option=_JSON_OPTIONS),
+        status_code=status_code,
+        headers=dict(headers or {}),
+        media_type="application/json",
+    )
+
+
+def user_response(
+    user: User, *, status_code: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    return json_response(
+        user_dict(user),
+        status_code=status_code,
+        headers={"ETag": etag(user.version), **(headers or {})},
+    )
+
+
+def users_body(users: Sequence[User]) -> list[dict[str, Any]]:
+    return [user_dict(u) for u in users]

@@ -1,0 +1,18 @@
+"""The request id of the request being served, for logs and problem bodies."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from contextvars import ContextVar
+
+request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
+
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+
+
+def choose_request_id(offered: str | None) -> str:
+    """The client's id when it is short and plain, else a fresh one."""
+    if offered and _SANE_REQUEST_ID.fullmatch(offered):
+        return offered
+    return uuid.uuid4().hex

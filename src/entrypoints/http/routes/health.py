@@ -1,0 +1,54 @@
+"""Probes for the orchestrator: liveness never touches the database; readiness does."""
+
+import asyncio
+import logging
+from typing import Annotated, Any
+
+from dependency_injector.wiring import Provide, inject
+from fastapi import APIRouter, Depends, Request, Response
+
+from entrypoints.http.lifecycle import Lifecycle, ReadinessProbe
+from entrypoints.http.openapi import problems
+from entrypoints.http.problems import SERVICE_UNAVAILABLE, problem_response
+from entrypoints.http.representation import json_response
+
+router = APIRouter(tags=["health"])
+logger = logging.getLogger("users_service.health")
+
+_OK: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/json": {"example": {"status": "ok"}}}}
+}
+
+
+@router.get("/livez", name="livez", summary="The process is alive", responses=_OK)
+async def livez() -> Response:
+    return json_response({"status": "ok"})
+
+
+@router.get(
+    "/readyz",
+    name="readyz",
+    summary="The database answers and the service is not shutting down",
+    responses=_OK | problems(503),
+)
+@inject
+async def readyz(
+    request: Request,
+    probe: Annotated[ReadinessProbe, Depends(Provide["readiness_probe"])],
+    lifecycle: Annotated[Lifecycle, Depends(Provide["lifecycle"])],
+    probe_timeout: Annotated[float, Depends(Provide["settings.provided.readiness_timeout"])],
+) -> Response:
+    if lifecycle.draining:
+        return _not_ready(request, "The service is shutting down.")
+    try:
+        await asyncio.wait_for(probe(), probe_timeout)
+    except Exception as exc:
+        logger.warning("readiness probe failed: %r", exc)
+        return _not_ready(request, "The database does not answer.")
+    return json_response({"status": "ok"})
+
+
+def _not_ready(request: Request, detail: str) -> Response:
+    return problem_response(
+        SERVICE_UNAVAILABLE, detail, instance=request.url.path, headers={"Retry-After": "2"}
+    )

@@ -1,0 +1,203 @@
+"""The users resource. Routes translate HTTP to use-case calls and back; errors are
+raised, never caught here (the problem table answers them)."""
+
+from typing import Annotated, Any
+
+from dependency_injector.wiring import Provide, inject
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from pydantic import AfterValidator, StringConstraints
+
+from application.users.delete import DeleteUser
+from application.users.get import GetUser
+from application.users.listing import MAX_IDS_FILTER, MAX_PAGE_SIZE, ListUsers
+from application.users.register import RegisterUsers, UserInput
+from application.users.update import UpdateUser
+from domain.errors import InvalidValue
+from domain.values import MAX_EMAIL_LENGTH, Email
+from entrypoints.http.cursors import CursorCodec
+from entrypoints.http.openapi import problems
+from entrypoints.http.preconditions import expected_versions, none_match
+from entrypoints.http.problems import UNSUPPORTED_MEDIA_TYPE, ProblemError
+from entrypoints.http.representation import etag, json_response, user_response, users_body
+from entrypoints.http.schemas import BatchCreate, UserCreate, UserList, UserOut, UserPage, UserPatch
+
+MAX_ID = 2**63 - 1
+UserId = Annotated[int, Path(ge=1, le=MAX_ID, description="The user's id")]
+IfMatch = Annotated[
+    str | None,
+    Header(description='Write only if the user is at this version, e.g. `"3"`'),
+]
+IfNoneMatch = Annotated[
+    str | None, Header(description="Answer 304 if the user is still at this version")
+]
+
+
+def _email_key(value: str) -> str:
+    try:
+        return Email.parse(value).key
+    except InvalidValue as exc:
+        raise ValueError(exc.message) from None
+
+
+EmailFilter = Annotated[
+    str, StringConstraints(max_length=MAX_EMAIL_LENGTH), AfterValidator(_email_key)
+]
+
+
+def require_json(request: Request) -> None:
+    """Bodies must be JSON (application/json or any +json type such as merge-patch)."""
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json" and not (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    ):
+        raise ProblemError(UNSUPPORTED_MEDIA_TYPE, "Send the body as application/json (UTF-8).")
+
+
+_NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Not modified: If-None-Match names the current version"}
+}
+
+router = APIRouter(tags=["users"])
+_JSON_BODY = [Depends(require_json)]
+
+
+@router.post(
+    "/users",
+    name="create_user",
+    summary="Create a user",
+    status_code=201,
+    response_model=UserOut,
+    responses=problems(400, 409, 413, 415, 422, 503),
+    dependencies=_JSON_BODY,
+)
+@router.post("/users/", status_code=201, include_in_schema=False, dependencies=_JSON_BODY)
+@inject
+async def create_user(
+    body: UserCreate,
+    register: Annotated[RegisterUsers, Depends(Provide["register_users"])],
+) -> Response:
+    user = await register.one(body.email, body.name)
+    return user_response(user, status_code=201, headers={"Location": f"/users/{user.id}"})
+
+
+@router.post(
+    "/users/batch",
+    name="create_users_batch",
+    summary="Create up to 1,000 users, all or nothing",
+    status_code=201,
+    response_model=UserList,
+    responses=problems(400, 409, 413, 415, 422, 503),
+    dependencies=_JSON_BODY,
+)
+@inject
+async def create_users_batch(
+    body: BatchCreate,
+    register: Annotated[RegisterUsers, Depends(Provide["register_users"])],
+) -> Response:
+    users = await register.many([UserInput(u.email, u.name) for u in body.users])
+    return json_response({"items": users_body(users)}, status_code=201)
+
+
+@router.get(
+    "/users/{user_id}",
+    name="get_user",
+    summary="Get a user",
+    response_model=UserOut,
+    responses=_NOT_MODIFIED | problems(404, 422, 503),
+)
+@router.get("/users/{user_id}/", include_in_schema=False)
+@inject
+async def get_user(
+    user_id: UserId,
+    get: Annotated[GetUser, Depends(Provide["get_user"])],
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    user = await get(user_id)
+    if none_match(if_none_match, user.version):
+        return Response(status_code=304, headers={"ETag": etag(user.version)})
+    return user_response(user)
+
+
+@router.get(
+    "/users",
+    name="list_users",
+    summary="List users, a keyset page at a time",
+    response_model=UserPage,
+    responses=problems(400, 422, 503),
+)
+@router.get("/users/", include_in_schema=False)
+@inject
+async def list_users(
+    request: Request,
+    list_page: Annotated[ListUsers, Depends(Provide["list_users"])],
+    cursors: Annotated[CursorCodec, Depends(Provide["cursor_codec"])],
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size")] = 50,
+    cursor: Annotated[
+        str | None, Query(max_length=200, description="`next_cursor` of the previous page")
+    ] = None,
+    sort: Annotated[
+        str, Query(pattern=r"^-?id$", description="`id` (oldest first) or `-id` (newest first)")
+    ] = "id",
+    email: Annotated[EmailFilter | None, Query(description="Exact email, case-insensitive")] = None,
+    ids: Annotated[
+        list[Annotated[int, Query(ge=1, le=MAX_ID)]] | None,
+        Query(alias="id", max_length=MAX_IDS_FILTER, description="Only these ids (repeat)"),
+    ] = None,
+) -> Response:
+    query_key = f"{sort}|{email or ''}|{','.join(map(str, sorted(set(ids or ()))))}"
+    after_id = cursors.decode(cursor, query_key) if cursor is not None else None
+    page = await list_page(
+        limit=limit, after_id=after_id, descending=sort == "-id", email=email, ids=ids
+    )
+    next_cursor = None
+    headers: dict[str, str] = {}
+    if page.next_after_id is not None:
+        next_cursor = cursors.encode(page.next_after_id, query_key)
+        next_url = request.url.include_query_params(cursor=next_cursor)
+        headers["Link"] = f'<{next_url}>; rel="next"'
+    body = {"items": users_body(page.items), "next_cursor": next_cursor}
+    return json_response(body, headers=headers)
+
+
+@router.patch(
+    "/users/{user_id}",
+    name="update_user",
+    summary="Change a user's email and/or name (JSON merge patch)",
+    response_model=UserOut,
+    responses=problems(400, 404, 409, 412, 413, 415, 422, 503),
+    dependencies=_JSON_BODY,
+)
+@router.patch("/users/{user_id}/", include_in_schema=False, dependencies=_JSON_BODY)
+@inject
+async def update_user(
+    user_id: UserId,
+    body: UserPatch,
+    update: Annotated[UpdateUser, Depends(Provide["update_user"])],
+    if_match: IfMatch = None,
+) -> Response:
+    user = await update(
+        user_id,
+        email=body.email,
+        name=body.name,
+        expected_versions=expected_versions(if_match),
+    )
+    return user_response(user)
+
+
+@router.delete(
+    "/users/{user_id}",
+    name="delete_user",
+    summary="Delete a user",
+    status_code=204,
+    response_class=Response,
+    responses=problems(404, 412, 422, 503),
+)
+@router.delete("/users/{user_id}/", status_code=204, include_in_schema=False)
+@inject
+async def delete_user(
+    user_id: UserId,
+    delete: Annotated[DeleteUser, Depends(Provide["delete_user"])],
+    if_match: IfMatch = None,
+) -> Response:
+    await delete(user_id, expected_versions=expected_versions(if_match))
+    return Response(status_code=204)

@@ -1,0 +1,183 @@
+"""Request and response bodies. Pydantic lives here, at the edge, and nowhere else.
+
+Input fields are checked by the domain's own value objects (and emails by
+email-validator too), so a bad value is a 422 that names the field.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
+
+from application.users.register import MAX_BATCH_SIZE
+from domain.errors import InvalidValue
+from domain.values import MAX_EMAIL_LENGTH, Email, Name
+
+# Cheap bounds first, so a 10 MB name is refused before any work is done on it.
+_LONGEST_NAME_INPUT = 1000
+
+
+def _valid_email(value: str) -> str:
+    try:
+        normalised = validate_email(value, check_deliverability=False).normalized
+        return Email.parse(normalised).value
+    except EmailNotValidError as exc:
+        raise ValueError(str(exc)) from None
+    except InvalidValue as exc:
+        raise ValueError(exc.message) from None
+
+
+def _valid_name(value: str) -> str:
+    try:
+        return Name.parse(value).value
+    except InvalidValue as exc:
+        raise ValueError(exc.message) from None
+
+
+EmailIn = Annotated[
+    str,
+    StringConstraints(min_length=3, max_length=MAX_EMAIL_LENGTH),
+    AfterValidator(_valid_email),
+    Field(examples=["Ada.Lovelace@example.com"]),
+]
+NameIn = Annotated[
+    str,
+    StringConstraints(max_length=_LONGEST_NAME_INPUT),
+    AfterValidator(_valid_name),
+    Field(description="1 to 100 characters after trimming", examples=["Ada Lovelace"]),
+]
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"email": "ada@example.com", "name": "Ada Lovelace"}]},
+    )
+
+    email: EmailIn
+    name: NameIn
+
+
+class UserPatch(BaseModel):
+    """A JSON merge patch: send the fields to change. `null` is refused (both are required)."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"name": "Augusta Ada King"}]}
+    )
+
+    email: EmailIn | None = None
+    name: NameIn | None = None
+
+    @field_validator("email", "name", mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        # Runs only for fields the client sent: absent means "keep", null is refused.
+        if value is None:
+            raise ValueError("cannot be null: the field is required")
+        return value
+
+
+class BatchCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "users": [
+                        {"email": "ada@example.com", "name": "Ada Lovelace"},
+                        {"email": "grace@example.com", "name": "Grace Hopper"},
+                    ]
+                }
+            ]
+        },
+    )
+
+    users: list[UserCreate] = Field(min_length=1, max_length=MAX_BATCH_SIZE)
+
+
+class UserOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 42,
+                    "email": "Ada.Lovelace@example.com",
+                    "name": "Ada Lovelace",
+                    "created_at": "2026-11-26T12:00:00.123456Z",
+                    "updated_at": "2026-11-26T12:00:00.123456Z",
+                    "version": 1,
+                }
+            ]
+        }
+    )
+
+    id: int
+    email: str
+    name: str
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class UserPage(BaseModel):
+    items: list[UserOut]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` to get the next page; null on the last page"
+    )
+
+
+class UserList(BaseModel):
+    items: list[UserOut]
+
+
+class ValidationErrorItem(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class EmailConflictOut(BaseModel):
+    index: int
+    email: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "https://users.example/problems/email-already-registered",
+                    "title": "Email already registered",
+                    "status": 409,
+                    "detail": "A user with email 'ada@example.com' already exists.",
+                    "instance": "/users",
+                    "code": "email_already_registered",
+                    "request_id": "5f0c2b8e9a9d4d7e8b1f3c2a1d0e9f8a",
+                    "conflicts": [{"index": 0, "email": "ada@example.com"}],
+                }
+            ]
+        },
+    )
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str
+    code: str
+    request_id: str
+    errors: list[ValidationErrorItem] | None = None
+    conflicts: list[EmailConflictOut] | None = None

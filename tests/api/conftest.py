@@ -1,0 +1,62 @@
+"""The HTTP contract, in process, against the memory backend and against PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from dependency_injector import providers
+
+from entrypoints.container import Container
+from entrypoints.http.app import create_app
+from entrypoints.settings import Settings
+from tests.support.databases import empty_tables
+
+
+@pytest.fixture(params=["memory", pytest.param("postgres", marks=pytest.mark.postgres)])
+def settings(request: pytest.FixtureRequest) -> Settings:
+    if request.param == "memory":
+        return Settings(database_url="memory://")
+    url: str = request.getfixturevalue("postgres_url")
+    return Settings(database_url=url)
+
+
+@pytest.fixture
+def container(settings: Settings) -> Container:
+    container = Container()
+    container.settings.override(providers.Object(settings))
+    return container
+
+
+@pytest.fixture
+async def client(container: Container) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(container)
+    async with app.router.lifespan_context(app):
+        if container.backend() == "sqlalchemy":
+            await empty_tables(container.engine())
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client
+
+
+async def create(client: httpx.AsyncClient, email: str, name: str = "Someone") -> dict[str, Any]:
+    response = await client.post("/users", json={"email": email, "name": name})
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    assert body["code"] == code
+    assert body["type"].startswith("https://users.example/problems/")
+    assert body["title"]
+    assert body["detail"]
+    assert body["instance"] == response.request.url.path
+    assert body["request_id"] == response.headers["x-request-id"]
+    return body
