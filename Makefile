@@ -27,11 +27,11 @@ $(STAMP): pyproject.toml
 install: $(STAMP) ## Create .venv and install the service with its dev tools
 
 run: $(STAMP) ## Migrate and serve on http://$(HOST):$(PORT) (embedded SQLite unless DATABASE_URL says otherwise)
-	$(BIN)/alembic upgrade head
-	$(BIN)/users-service serve --host $(HOST) --port $(PORT) --dev
+	$(BIN)/users-service migrate
+	$(BIN)/users-service serve --host $(HOST) --port $(PORT)
 
 migrate: $(STAMP) ## Apply every migration to DATABASE_URL
-	$(BIN)/alembic upgrade head
+	$(BIN)/users-service migrate
 
 revision: $(STAMP) ## New Alembic revision: make revision m="what it does"
 	@test -n "$(m)" || (echo 'usage: make revision m="message"' && exit 2)

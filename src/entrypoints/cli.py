@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+from typing import Any
 
 from entrypoints.logging_config import configure_logging
 from entrypoints.settings import Settings
@@ -31,18 +32,32 @@ def migrate(settings: Settings) -> None:
 def serve(settings: Settings, host: str, port: int, workers: int) -> None:
     import uvicorn
 
-    uvicorn.run(
-        "entrypoints.http.asgi:app",
-        host=host,
-        port=port,
-        workers=workers,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_config=None,
-        proxy_headers=False,
-        timeout_graceful_shutdown=20,
-    )
+    from entrypoints.container import Container
+    from entrypoints.http.app import create_app
+    from entrypoints.server import GracefulServer
+
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "access_log": False,
+        "log_config": None,
+        "proxy_headers": False,
+        "timeout_graceful_shutdown": 20,
+    }
+    if workers > 1:
+        # Each worker process imports the app and builds its own container and engine.
+        uvicorn.run("entrypoints.http.asgi:app", workers=workers, **options)
+        return
+    container = Container()
+    container.settings.override(settings)
+    app = create_app(container)
+
+    def drain() -> None:
+        container.lifecycle().draining = True
+
+    GracefulServer(uvicorn.Config(app, **options), on_drain=drain).run()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -52,7 +67,6 @@ def main(argv: list[str] | None = None) -> None:
     serve_parser.add_argument("--host", default=None)
     serve_parser.add_argument("--port", type=int, default=None)
     serve_parser.add_argument("--workers", type=int, default=1)
-    serve_parser.add_argument("--dev", action="store_true", help="development conveniences")
     commands.add_parser("migrate", help="apply every migration to DATABASE_URL")
     args = parser.parse_args(argv)
 

@@ -1,0 +1,199 @@
+"""The ceiling: the same four endpoints on Starlette and a raw asyncpg pool.
+
+Same SQL, same JSON (orjson, same fields, OPT_UTC_Z), same headers (ETag, Location,
+Link), happy path only: no validation beyond what the SQL needs. Cursors are plain
+base64 of the last id. Run: `python bench/ceiling.py --port 8102` with CEILING_DSN set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+COLUMNS = "id, email, name, created_at, updated_at, version"
+GET_SQL = f"SELECT {COLUMNS} FROM users WHERE id = $1"
+PAGE_SQL = f"SELECT {COLUMNS} FROM users WHERE id > $1 ORDER BY id LIMIT $2"
+INSERT_SQL = (
+    "INSERT INTO users (email, name, created_at, updated_at, version) "
+    f"VALUES ($1, $2, $3, $4, 1) ON CONFLICT DO NOTHING RETURNING {COLUMNS}"
+)
+INSERT_UNNEST_SQL = (
+    "INSERT INTO users (email, name, created_at, updated_at, version) "
+    "SELECT e, n, $3, $3, 1 FROM unnest($1::varchar[], $2::varchar[]) AS t(e, n) "
+    f"ON CONFLICT DO NOTHING RETURNING {COLUMNS}"
+)
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+_JSON = orjson.OPT_UTC_Z
+_pool: asyncpg.Pool | None = None
+
+
+def pool() -> asyncpg.Pool:
+    if _pool is None:
+        raise RuntimeError("the pool is not open")
+    return _pool
+
+
+def user_dict(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "email": row["email"],
+        "name": row["name"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+        "version": row["version"],
+    }
+
+
+def json_response(
+    body: Any, status_code: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    return Response(
+        orjson.dumps(body, option=_JSON),
+        status_code=status_code,
+        headers=dict(headers or {}),
+        media_type="application/json",
+    )
+
+
+def problem(status: int, title: str) -> Response:
+    return Response(
+        orjson.dumps({"status": status, "title": title}),
+        status_code=status,
+        media_type="application/problem+json",
+    )
+
+
+def encode_cursor(after_id: int) -> str:
+    return base64.urlsafe_b64encode(str(after_id).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    return int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+
+
+async def get_user(request: Request) -> Response:
+    row = await pool().fetchrow(GET_SQL, request.path_params["user_id"])
+    if row is None:
+        return problem(404, "Not Found")
+    return json_response(user_dict(row), headers={"ETag": f'"{row["version"]}"'})
+
+
+async def list_users(request: Request) -> Response:
+    limit = min(int(request.query_params.get("limit", DEFAULT_LIMIT)), MAX_LIMIT)
+    cursor = request.query_params.get("cursor")
+    after_id = decode_cursor(cursor) if cursor else 0
+    rows = await pool().fetch(PAGE_SQL, after_id, limit + 1)
+    items = [user_dict(row) for row in rows[:limit]]
+    headers: dict[str, str] = {}
+    next_cursor = None
+    if len(rows) > limit:
+        next_cursor = encode_cursor(items[-1]["id"])
+        next_url = request.url.include_query_params(cursor=next_cursor)
+        headers["Link"] = f'<{next_url}>; rel="next"'
+    return json_response({"items": items, "next_cursor": next_cursor}, headers=headers)
+
+
+async def create_user(request: Request) -> Response:
+    body = orjson.loads(await request.body())
+    now = datetime.now(UTC)
+    async with pool().acquire() as connection, connection.transaction():
+        row = await connection.fetchrow(INSERT_SQL, body["email"], body["name"], now, now)
+    if row is None:
+        return problem(409, "Conflict")
+    headers = {"ETag": f'"{row["version"]}"', "Location": f"/users/{row['id']}"}
+    return json_response(user_dict(row), status_code=201, headers=headers)
+
+
+class _Conflict(Exception):
+    pass
+
+
+async def _insert_many(users: Sequence[Mapping[str, str]]) -> list[asyncpg.Record]:
+    now = datetime.now(UTC)
+    async with pool().acquire() as connection, connection.transaction():
+        if BATCH_MODE == "unnest":
+            emails = [u["email"] for u in users]
+            names = [u["name"] for u in users]
+            rows: list[asyncpg.Record] = await connection.fetch(
+                INSERT_UNNEST_SQL, emails, names, now
+            )
+        else:  # executemany, returning the rows (asyncpg's fetchmany)
+            args = [(u["email"], u["name"], now, now) for u in users]
+            rows = await connection.fetchmany(INSERT_SQL, args)
+        if len(rows) != len(users):
+            raise _Conflict  # leaving the block rolls the whole batch back
+    return rows
+
+
+async def create_users_batch(request: Request) -> Response:
+    body = orjson.loads(await request.body())
+    try:
+        rows = await _insert_many(body["users"])
+    except _Conflict:
+        return problem(409, "Conflict")
+    return json_response({"items": [user_dict(row) for row in rows]}, status_code=201)
+
+
+@asynccontextmanager
+async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+    global _pool
+    _pool = await asyncpg.create_pool(
+        os.environ["CEILING_DSN"],
+        min_size=10,
+        max_size=20,
+        server_settings={"application_name": "users-ceiling", "jit": "off"},
+    )
+    try:
+        yield
+    finally:
+        await _pool.close()
+        _pool = None
+
+
+BATCH_MODE = os.environ.get("CEILING_BATCH", "executemany")
+
+app = Starlette(
+    routes=[
+        Route("/users", list_users, methods=["GET"]),
+        Route("/users", create_user, methods=["POST"]),
+        Route("/users/batch", create_users_batch, methods=["POST"]),
+        Route("/users/{user_id:int}", get_user, methods=["GET"]),
+    ],
+    lifespan=lifespan,
+)
+
+
+def main() -> None:
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8102)
+    args = parser.parse_args()
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        workers=1,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="warning",
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""Run settings, read once from the environment (every knob has a default)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+LUA_DIR = BENCH_DIR / "lua"
+RESULTS_DIR = BENCH_DIR / "results"
+VENV_BIN = REPO_ROOT / ".venv" / "bin"
+
+
+def _int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def _float(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    duration: int = field(default_factory=lambda: _int("BENCH_DURATION", 10))
+    warmup: int = field(default_factory=lambda: _int("BENCH_WARMUP", 3))
+    rounds: int = field(default_factory=lambda: _int("BENCH_ROUNDS", 3))
+    connections: int = field(default_factory=lambda: _int("BENCH_CONNECTIONS", 32))
+    batch_connections: int = field(default_factory=lambda: _int("BENCH_BATCH_CONNECTIONS", 4))
+    threads: int = field(default_factory=lambda: _int("BENCH_THREADS", 2))
+    seed_rows: int = field(default_factory=lambda: _int("BENCH_SEED_ROWS", 100_000))
+    batch_size: int = field(default_factory=lambda: _int("BENCH_BATCH_SIZE", 1000))
+    timeout: float = field(default_factory=lambda: _float("BENCH_TIMEOUT", 10.0))
+    postgres_url: str = field(
+        default_factory=lambda: os.environ.get(
+            "BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        )
+    )
+    database: str = field(default_factory=lambda: os.environ.get("BENCH_DATABASE", "users_bench"))
+    # "executemany" (the issue's baseline) or "unnest" (one INSERT ... SELECT FROM unnest).
+    ceiling_batch: str = field(
+        default_factory=lambda: os.environ.get("BENCH_CEILING_BATCH", "executemany")
+    )
+    output: Path = field(
+        default_factory=lambda: Path(
+            os.environ.get("BENCH_OUTPUT", str(REPO_ROOT / "BENCHMARKS.md"))
+        )
+    )
+    run_token: str = field(default_factory=lambda: secrets.token_hex(4))
+
+    def __post_init__(self) -> None:
+        if self.duration < 10:
+            raise ValueError("BENCH_DURATION must be at least 10 seconds")
+        if self.rounds < 1 or self.connections < 1 or self.batch_connections < 1:
+            raise ValueError("BENCH_ROUNDS and BENCH_*CONNECTIONS must be positive")
+        if self.ceiling_batch not in ("executemany", "unnest"):
+            raise ValueError("BENCH_CEILING_BATCH must be executemany or unnest")
+
+    @property
+    def admin_dsn(self) -> str:
+        """asyncpg DSN of the maintenance database (drop/create happen there)."""
+        return _plain(self.postgres_url)
+
+    @property
+    def bench_dsn(self) -> str:
+        parts = urlsplit(_plain(self.postgres_url))
+        return urlunsplit(parts._replace(path=f"/{self.database}"))
+
+    @property
+    def service_database_url(self) -> str:
+        return self.bench_dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
+
+
+def _plain(url: str) -> str:
+    """postgresql+asyncpg://... -> postgresql://... (asyncpg wants no driver suffix)."""
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme.split('+', 1)[0]}{sep}{rest}"

@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from dependency_injector import providers
+
+from entrypoints.container import Container
+from entrypoints.http.app import create_app
+from entrypoints.settings import Settings
+from tests.api.conftest import assert_problem
+
+UNREACHABLE = "postgresql+asyncpg://postgres@127.0.0.1:1/nowhere"
+
+
+async def test_probes(client: httpx.AsyncClient) -> None:
+    live = await client.get("/livez")
+    assert live.status_code == 200
+    assert live.json() == {"status": "ok"}
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200
+
+
+@pytest.fixture
+async def down_client() -> AsyncIterator[httpx.AsyncClient]:
+    container = Container()
+    container.settings.override(
+        providers.Object(Settings(database_url=UNREACHABLE, db_connect_timeout=1))
+    )
+    app = create_app(container)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            yield client
+
+
+async def test_database_down_gives_503_never_500(down_client: httpx.AsyncClient) -> None:
+    assert (await down_client.get("/livez")).status_code == 200
+    ready = await down_client.get("/readyz")
+    assert_problem(ready, 503, "service_unavailable")
+    for method, path, body in [
+        ("GET", "/users/1", None),
+        ("GET", "/users", None),
+        ("POST", "/users", {"email": "a@example.com", "name": "A"}),
+        ("PATCH", "/users/1", {"name": "B"}),
+        ("DELETE", "/users/1", None),
+        ("POST", "/users/batch", {"users": [{"email": "a@example.com", "name": "A"}]}),
+    ]:
+        started = time.monotonic()
+        response = await down_client.request(method, path, json=body)
+        assert time.monotonic() - started < 5
+        problem = assert_problem(response, 503, "service_unavailable")
+        assert response.headers["retry-after"].isdigit()
+        assert "asyncpg" not in response.text
+        assert "127.0.0.1" not in problem["detail"]
+
+
+async def test_readyz_is_503_while_draining(container: Container) -> None:
+    app = create_app(container)
+    transport = httpx.ASGITransport(app=app)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            assert (await client.get("/readyz")).status_code == 200
+            container.lifecycle().draining = True
+            assert_problem(await client.get("/readyz"), 503, "service_unavailable")
+            assert (await client.get("/livez")).status_code == 200
+
+
+async def test_docs_page(client: httpx.AsyncClient) -> None:
+    response = await client.get("/docs")
+    assert response.status_code == 200
+    assert "swagger" in response.text.lower()
+
+
+async def test_openapi_documents_every_operation(client: httpx.AsyncClient) -> None:
+    schema = (await client.get("/openapi.json")).json()
+    operations = {
+        op["operationId"]: (path, method, op)
+        for path, item in schema["paths"].items()
+        for method, op in item.items()
+    }
+    assert set(operations) == {
+        "create_user",
+        "create_users_batch",
+        "get_user",
+        "list_users",
+        "update_user",
+        "delete_user",
+        "livez",
+        "readyz",
+    }
+    expected = {
+        "create_user": {"201", "409", "413", "415", "422", "500", "503"},
+        "create_users_batch": {"201", "409", "413", "415", "422", "500", "503"},
+        "get_user": {"200", "304", "404", "422", "500", "503"},
+        "list_users": {"200", "400", "422", "500", "503"},
+        "update_user": {"200", "404", "409", "412", "413", "415", "422", "500", "503"},
+        "delete_user": {"204", "404", "412", "422", "500", "503"},
+    }
+    for operation_id, statuses in expected.items():
+        responses = operations[operation_id][2]["responses"]
+        assert statuses <= set(responses), operation_id
+        for status, response in responses.items():
+            if int(status) >= 400:
+                assert list(response["content"]) == ["application/problem+json"]
+    assert "Problem" in schema["components"]["schemas"]
+    assert schema["components"]["schemas"]["UserCreate"]["examples"]
+    assert "/users/{user_id}/" not in schema["paths"]

@@ -1,0 +1,118 @@
+"""A real server process on a real port: migrated SQLite file, real HTTP, clean exit."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+BIN = Path(sys.executable).parent
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    workdir = tmp_path_factory.mktemp("e2e")
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'var' / 'users.db'}",
+        "LOG_LEVEL": "INFO",
+    }
+    subprocess.run([BIN / "users-service", "migrate"], env=env, check=True, timeout=60)
+    port = _free_port()
+    log = (workdir / "server.log").open("wb")
+    process = subprocess.Popen(
+        [BIN / "users-service", "serve", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.1)
+    else:
+        process.kill()
+        process.wait()
+        log.close()
+        pytest.fail(f"server did not become ready:\n{(workdir / 'server.log').read_text()}")
+    yield base
+    process.send_signal(signal.SIGTERM)
+    try:
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def test_crud_and_batch_over_http(server: str) -> None:
+    with httpx.Client(base_url=server, timeout=10) as client:
+        created = client.post("/users/", json={"email": "Ada@Example.com", "name": "Ada"})
+        assert created.status_code == 201
+        user = created.json()
+        assert created.headers["location"] == f"/users/{user['id']}"
+
+        assert client.get(f"/users/{user['id']}").json() == user
+        patched = client.patch(
+            f"/users/{user['id']}", json={"name": "Ada Lovelace"}, headers={"If-Match": '"1"'}
+        )
+        assert patched.status_code == 200
+        assert patched.json()["version"] == 2
+
+        batch = client.post(
+            "/users/batch",
+            json={"users": [{"email": f"b{i}@example.com", "name": f"B{i}"} for i in range(20)]},
+        )
+        assert batch.status_code == 201
+        listed = client.get("/users", params={"limit": 10}).json()
+        assert len(listed["items"]) == 10
+        rest = client.get("/users", params={"limit": 50, "cursor": listed["next_cursor"]}).json()
+        assert len(rest["items"]) == 11
+        assert rest["next_cursor"] is None
+
+        assert client.delete(f"/users/{user['id']}").status_code == 204
+        gone = client.get(f"/users/{user['id']}")
+        assert gone.status_code == 404
+        assert gone.headers["content-type"] == "application/problem+json"
+        assert client.get("/docs").status_code == 200
+
+
+def test_sigterm_exits_cleanly(tmp_path: Path) -> None:
+    env = {**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'users.db'}"}
+    subprocess.run([BIN / "users-service", "migrate"], env=env, check=True, timeout=60)
+    port = _free_port()
+    process = subprocess.Popen(
+        [BIN / "users-service", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(f"{base}/livez", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
