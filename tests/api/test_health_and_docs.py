@@ -60,12 +60,14 @@ async def test_database_down_gives_503_never_500(down_client: httpx.AsyncClient)
 async def test_readyz_is_503_while_draining(container: Container) -> None:
     app = create_app(container)
     transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            assert (await client.get("/readyz")).status_code == 200
-            container.lifecycle().draining = True
-            assert_problem(await client.get("/readyz"), 503, "service_unavailable")
-            assert (await client.get("/livez")).status_code == 200
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://t") as client,
+    ):
+        assert (await client.get("/readyz")).status_code == 200
+        container.lifecycle().draining = True
+        assert_problem(await client.get("/readyz"), 503, "service_unavailable")
+        assert (await client.get("/livez")).status_code == 200
 
 
 async def test_docs_page(client: httpx.AsyncClient) -> None:
