@@ -1,9 +1,12 @@
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Protocol, Self
+from typing import TYPE_CHECKING, Protocol, Self
 
 from application.repository import UserRepository
+
+if TYPE_CHECKING:
+    from application.idempotency import IdempotencyRepository
 
 
 class UnitOfWork(Protocol):
@@ -15,6 +18,9 @@ class UnitOfWork(Protocol):
 
     @property
     def users(self) -> UserRepository: ...
+
+    @property
+    def idempotency(self) -> IdempotencyRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

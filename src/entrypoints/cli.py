@@ -29,6 +29,25 @@ def migrate(settings: Settings) -> None:
     logger.info("database migrated to head")
 
 
+def purge_idempotency_keys(settings: Settings) -> None:
+    import asyncio
+
+    from dependency_injector import providers
+
+    from entrypoints.container import Container
+
+    async def purge() -> int:
+        container = Container()
+        container.settings.override(providers.Object(settings))
+        try:
+            return await container.idempotency().purge()
+        finally:
+            if container.backend() == "sqlalchemy":
+                await container.engine().dispose()
+
+    logger.info("purged expired idempotency keys", extra={"purged": asyncio.run(purge())})
+
+
 def serve(settings: Settings, host: str, port: int, workers: int) -> None:
     import uvicorn
 
@@ -68,12 +87,17 @@ def main(argv: list[str] | None = None) -> None:
     serve_parser.add_argument("--port", type=int, default=None)
     serve_parser.add_argument("--workers", type=int, default=1)
     commands.add_parser("migrate", help="apply every migration to DATABASE_URL")
+    commands.add_parser(
+        "purge-idempotency-keys", help="delete Idempotency-Key records older than 24 hours"
+    )
     args = parser.parse_args(argv)
 
     settings = Settings()
     configure_logging(settings.log_level)
     if args.command == "migrate":
         migrate(settings)
+    elif args.command == "purge-idempotency-keys":
+        purge_idempotency_keys(settings)
     elif args.command == "serve":
         serve(settings, args.host or settings.host, args.port or settings.port, args.workers)
 

@@ -8,12 +8,14 @@ from adapters.clock import SystemClock
 from adapters.memory import InMemoryUnitOfWorkFactory
 from adapters.sqlalchemy import EngineOptions, SqlAlchemyUnitOfWorkFactory, create_engine
 from adapters.sqlalchemy.health import DatabasePing
+from application.idempotency import Idempotency
 from application.users.delete import DeleteUser
 from application.users.get import GetUser
 from application.users.listing import ListUsers
 from application.users.register import RegisterUsers
 from application.users.update import UpdateUser
 from entrypoints.http.cursors import CursorCodec
+from entrypoints.http.idempotency import IdempotentRequests
 from entrypoints.http.lifecycle import Lifecycle, always_ready
 from entrypoints.settings import Settings
 
@@ -70,3 +72,6 @@ class Container(containers.DeclarativeContainer):
     list_users = providers.Singleton(ListUsers, uow=unit_of_work)
     update_user = providers.Singleton(UpdateUser, uow=unit_of_work, clock=clock)
     delete_user = providers.Singleton(DeleteUser, uow=unit_of_work)
+
+    idempotency = providers.Singleton(Idempotency, uow=unit_of_work, clock=clock)
+    idempotent_requests = providers.Singleton(IdempotentRequests, idempotency)

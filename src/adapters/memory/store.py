@@ -4,18 +4,21 @@ import asyncio
 import itertools
 from dataclasses import dataclass, field
 
+from application.idempotency import IdempotencyRecord
 from domain.user import User
 
 
 @dataclass
 class Tables:
-    """One consistent state: users by id (in id order) and the email-key index."""
+    """One consistent state: users by id (in id order), the email-key index and the
+    idempotency records by (scope, key). Values are immutable or replaced, never mutated."""
 
     users: dict[int, User] = field(default_factory=dict)
     id_by_email_key: dict[str, int] = field(default_factory=dict)
+    idempotency: dict[tuple[str, str], IdempotencyRecord] = field(default_factory=dict)
 
     def copy(self) -> Tables:
-        return Tables(dict(self.users), dict(self.id_by_email_key))
+        return Tables(dict(self.users), dict(self.id_by_email_key), dict(self.idempotency))
 
 
 class InMemoryStore:

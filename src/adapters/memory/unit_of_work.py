@@ -3,6 +3,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Self
 
+from adapters.memory.idempotency import InMemoryIdempotencyRepository
 from adapters.memory.repository import InMemoryUserRepository
 from adapters.memory.store import InMemoryStore, Tables
 
@@ -20,6 +21,7 @@ class InMemoryUnitOfWork:
         self._read_only = read_only
         self._tables: Tables | None = None
         self._users: InMemoryUserRepository | None = None
+        self._idempotency: InMemoryIdempotencyRepository | None = None
 
     @property
     def users(self) -> InMemoryUserRepository:
@@ -27,13 +29,23 @@ class InMemoryUnitOfWork:
             raise RuntimeError("the unit of work is not open: use `async with`")
         return self._users
 
+    @property
+    def idempotency(self) -> InMemoryIdempotencyRepository:
+        if self._idempotency is None:
+            raise RuntimeError("the unit of work is not open: use `async with`")
+        return self._idempotency
+
+    def _open(self, tables: Tables) -> None:
+        self._tables = tables
+        self._users = InMemoryUserRepository(self._store, tables)
+        self._idempotency = InMemoryIdempotencyRepository(tables)
+
     async def __aenter__(self) -> Self:
         if self._read_only:
-            self._tables = self._store.committed
+            self._open(self._store.committed)
         else:
             await self._store.write_lock.acquire()
-            self._tables = self._store.committed.copy()
-        self._users = InMemoryUserRepository(self._store, self._tables)
+            self._open(self._store.committed.copy())
         return self
 
     async def __aexit__(
@@ -44,6 +56,7 @@ class InMemoryUnitOfWork:
     ) -> None:
         self._tables = None
         self._users = None
+        self._idempotency = None
         if not self._read_only:
             self._store.write_lock.release()
 
@@ -52,8 +65,7 @@ class InMemoryUnitOfWork:
             raise RuntimeError("commit outside the unit of work")
         if not self._read_only:
             self._store.committed = self._tables
-            self._tables = self._tables.copy()
-            self._users = InMemoryUserRepository(self._store, self._tables)
+            self._open(self._tables.copy())
 
 
 class InMemoryUnitOfWorkFactory:

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.sqlalchemy.engine import SQLITE_READ_ONLY
 from adapters.sqlalchemy.errors import is_transient, unavailable
+from adapters.sqlalchemy.idempotency import SqlAlchemyIdempotencyRepository
 from adapters.sqlalchemy.repository import SqlAlchemyUserRepository
 
 
@@ -30,6 +31,12 @@ class SqlAlchemyUnitOfWork:
         if self._users is None:
             raise RuntimeError("the unit of work is not open: use `async with`")
         return self._users
+
+    @property
+    def idempotency(self) -> SqlAlchemyIdempotencyRepository:
+        if self._connection is None:
+            raise RuntimeError("the unit of work is not open: use `async with`")
+        return SqlAlchemyIdempotencyRepository(self._connection)
 
     async def __aenter__(self) -> Self:
         try:

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from application.clock import Clock
+from application.idempotency import IdempotencyClaim
 from application.unit_of_work import UnitOfWorkFactory
 from domain.errors import EmailAlreadyRegistered, EmailConflict, InvalidValue
 from domain.user import NewUser, User
@@ -30,11 +31,13 @@ class RegisterUsers:
         self._uow = uow
         self._clock = clock
 
-    async def one(self, email: str, name: str) -> User:
-        [user] = await self._register([_parse(email, name)])
+    async def one(self, email: str, name: str, *, claim: IdempotencyClaim | None = None) -> User:
+        [user] = await self._register([_parse(email, name)], claim)
         return user
 
-    async def many(self, items: Sequence[UserInput]) -> list[User]:
+    async def many(
+        self, items: Sequence[UserInput], *, claim: IdempotencyClaim | None = None
+    ) -> list[User]:
         if not 1 <= len(items) <= MAX_BATCH_SIZE:
             raise InvalidValue("users", f"must hold 1 to {MAX_BATCH_SIZE} users")
         new_users: list[NewUser] = []
@@ -43,9 +46,11 @@ class RegisterUsers:
                 new_users.append(_parse(item.email, item.name))
             except InvalidValue as exc:
                 raise exc.at("users", index) from exc
-        return await self._register(new_users)
+        return await self._register(new_users, claim)
 
-    async def _register(self, new_users: list[NewUser]) -> list[User]:
+    async def _register(
+        self, new_users: list[NewUser], claim: IdempotencyClaim | None
+    ) -> list[User]:
         repeated = _repeated_indices(new_users)
         async with self._uow() as uow:
             stored = await uow.users.insert_new(new_users, self._clock.now())
@@ -54,8 +59,11 @@ class RegisterUsers:
                 raise EmailAlreadyRegistered(
                     [EmailConflict(i, new_users[i].email.value) for i in sorted(taken)]
                 )
+            users = [user for user in stored if user is not None]
+            if claim is not None:
+                await uow.idempotency.complete(claim.scope, claim.key, claim.snapshot(users))
             await uow.commit()
-        return [user for user in stored if user is not None]
+        return users
 
 
 def _parse(email: str, name: str) -> NewUser:

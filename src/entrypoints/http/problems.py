@@ -13,7 +13,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from application.errors import StorageUnavailable
+from application.errors import ApplicationError, StorageUnavailable
+from application.idempotency import IdempotencyKeyReused, RequestInFlight
 from domain.errors import (
     DomainError,
     EmailAlreadyRegistered,
@@ -47,10 +48,12 @@ NOT_FOUND = ProblemType(404, "not_found", "Not found")
 USER_NOT_FOUND = ProblemType(404, "user_not_found", "User not found")
 METHOD_NOT_ALLOWED = ProblemType(405, "method_not_allowed", "Method not allowed")
 EMAIL_TAKEN = ProblemType(409, "email_already_registered", "Email already registered")
+REQUEST_IN_FLIGHT = ProblemType(409, "request_in_flight", "Request in flight")
 PRECONDITION_FAILED = ProblemType(412, "precondition_failed", "Precondition failed")
 PAYLOAD_TOO_LARGE = ProblemType(413, "payload_too_large", "Payload too large")
 UNSUPPORTED_MEDIA_TYPE = ProblemType(415, "unsupported_media_type", "Unsupported media type")
 VALIDATION_FAILED = ProblemType(422, "validation_failed", "Validation failed")
+IDEMPOTENCY_KEY_REUSED = ProblemType(422, "idempotency_key_reused", "Idempotency key reused")
 INTERNAL_ERROR = ProblemType(500, "internal_error", "Internal server error")
 SERVICE_UNAVAILABLE = ProblemType(503, "service_unavailable", "Service unavailable")
 
@@ -117,7 +120,7 @@ def validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
 # ---- the table: error class -> how it answers -------------------------------------------
 
 
-def _domain_error(request: Request, exc: DomainError) -> Response:
+def domain_problem(request: Request, exc: DomainError) -> Response:
     instance = request.url.path
     if isinstance(exc, InvalidValue):
         errors = [_error_item(("body", *exc.loc), exc.message, "value_error")]
@@ -137,6 +140,22 @@ def _domain_error(request: Request, exc: DomainError) -> Response:
             headers={"ETag": f'"{exc.current_version}"'},
         )
     raise exc  # a new DomainError without a row here is a bug: let it be a logged 500
+
+
+def _application_error(request: Request, exc: ApplicationError) -> Response:
+    if isinstance(exc, IdempotencyKeyReused):
+        errors = [_error_item(("header", "Idempotency-Key"), str(exc), "idempotency_key_reused")]
+        return problem_response(
+            IDEMPOTENCY_KEY_REUSED, str(exc), instance=request.url.path, errors=errors
+        )
+    if isinstance(exc, RequestInFlight):
+        return problem_response(
+            REQUEST_IN_FLIGHT,
+            str(exc),
+            instance=request.url.path,
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
+        )
+    raise exc
 
 
 def _storage_unavailable(request: Request, exc: StorageUnavailable) -> Response:
@@ -197,7 +216,8 @@ def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
 
 def install_problem_handlers(app: FastAPI) -> None:
     # Starlette finds handlers along the exception's MRO: one per base class is enough.
-    app.add_exception_handler(DomainError, _domain_error)  # type: ignore[arg-type]
+    app.add_exception_handler(DomainError, domain_problem)  # type: ignore[arg-type]
+    app.add_exception_handler(ApplicationError, _application_error)  # type: ignore[arg-type]
     app.add_exception_handler(StorageUnavailable, _storage_unavailable)  # type: ignore[arg-type]
     app.add_exception_handler(ProblemError, _problem_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]

@@ -1,20 +1,24 @@
 """The users resource. Routes translate HTTP to use-case calls and back; errors are
 raised, never caught here (the problem table answers them)."""
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from dependency_injector.wiring import Provide, inject
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from pydantic import AfterValidator, StringConstraints
 
+from application.idempotency import IdempotencyClaim
 from application.users.delete import DeleteUser
 from application.users.get import GetUser
 from application.users.listing import MAX_IDS_FILTER, MAX_PAGE_SIZE, ListUsers
 from application.users.register import RegisterUsers, UserInput
 from application.users.update import UpdateUser
 from domain.errors import InvalidValue
+from domain.user import User
 from domain.values import MAX_EMAIL_LENGTH, Email
 from entrypoints.http.cursors import CursorCodec
+from entrypoints.http.idempotency import IdempotencyKey, IdempotentRequests
 from entrypoints.http.openapi import problems
 from entrypoints.http.preconditions import expected_versions, none_match
 from entrypoints.http.problems import UNSUPPORTED_MEDIA_TYPE, ProblemError
@@ -73,11 +77,20 @@ _JSON_BODY = [Depends(require_json)]
 @router.post("/users/", status_code=201, include_in_schema=False, dependencies=_JSON_BODY)
 @inject
 async def create_user(
+    request: Request,
     body: UserCreate,
     register: Annotated[RegisterUsers, Depends(Provide["register_users"])],
+    idempotent: Annotated[IdempotentRequests, Depends(Provide["idempotent_requests"])],
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    user = await register.one(body.email, body.name)
-    return user_response(user, status_code=201, headers={"Location": f"/users/{user.id}"})
+    async def execute(claim: IdempotencyClaim | None) -> list[User]:
+        return [await register.one(body.email, body.name, claim=claim)]
+
+    def render(users: Sequence[User]) -> Response:
+        [user] = users
+        return user_response(user, status_code=201, headers={"Location": f"/users/{user.id}"})
+
+    return await idempotent.run(request, idempotency_key, body, execute, render)
 
 
 @router.post(
@@ -91,11 +104,21 @@ async def create_user(
 )
 @inject
 async def create_users_batch(
+    request: Request,
     body: BatchCreate,
     register: Annotated[RegisterUsers, Depends(Provide["register_users"])],
+    idempotent: Annotated[IdempotentRequests, Depends(Provide["idempotent_requests"])],
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    users = await register.many([UserInput(u.email, u.name) for u in body.users])
-    return json_response({"items": users_body(users)}, status_code=201)
+    items = [UserInput(u.email, u.name) for u in body.users]
+
+    async def execute(claim: IdempotencyClaim | None) -> list[User]:
+        return await register.many(items, claim=claim)
+
+    def render(users: Sequence[User]) -> Response:
+        return json_response({"items": users_body(users)}, status_code=201)
+
+    return await idempotent.run(request, idempotency_key, body, execute, render)
 
 
 @router.get(

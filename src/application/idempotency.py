@@ -1,0 +1,160 @@
+"""Idempotent retries: a key, scoped to its caller, replays the first outcome.
+
+A request with an `Idempotency-Key` first *claims* the key in a transaction of its own,
+so a concurrent repeat sees it in flight. The work then completes the claim in the same
+transaction that stores the users, so a stored outcome and its users land together. A
+domain refusal (409, 422) is stored too; an infrastructure failure releases the claim so
+the client can retry. Claims whose holder died are taken over after a lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from application.clock import Clock
+from application.errors import ApplicationError
+from application.unit_of_work import UnitOfWorkFactory
+from domain.user import User
+
+RETENTION = timedelta(hours=24)
+LEASE = timedelta(seconds=60)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    """A finished answer kept for replay. Opaque here: the entrypoint gives it meaning."""
+
+    status: int
+    body: bytes
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyRecord:
+    fingerprint: str
+    response: StoredResponse | None
+    """None while the first request is still in flight."""
+    started_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyClaim:
+    """Handed to a use case: complete the key with `snapshot(result)` before committing."""
+
+    scope: str
+    key: str
+    snapshot: Callable[[Sequence[User]], StoredResponse]
+
+
+class IdempotencyRepository(Protocol):
+    """Idempotency records, inside one unit of work."""
+
+    async def claim(
+        self, scope: str, key: str, fingerprint: str, now: datetime, expires_at: datetime
+    ) -> bool:
+        """Insert an in-flight record; False when the key already has one."""
+        ...
+
+    async def find(self, scope: str, key: str) -> IdempotencyRecord | None: ...
+
+    async def restart(
+        self,
+        scope: str,
+        key: str,
+        fingerprint: str,
+        now: datetime,
+        expires_at: datetime,
+        stale_before: datetime,
+    ) -> bool:
+        """Take over a record that expired, or whose claim is older than `stale_before`
+        and was never completed. One conditional statement; False if it did not qualify."""
+        ...
+
+    async def complete(self, scope: str, key: str, response: StoredResponse) -> None: ...
+
+    async def release(self, scope: str, key: str) -> None:
+        """Forget an uncompleted claim."""
+        ...
+
+    async def purge(self, now: datetime) -> int:
+        """Delete expired records; returns how many."""
+        ...
+
+
+class IdempotencyKeyReused(ApplicationError):
+    def __init__(self) -> None:
+        super().__init__(
+            "This Idempotency-Key was already used with a different request body; "
+            "use a new key for a new request."
+        )
+
+
+class RequestInFlight(ApplicationError):
+    def __init__(self) -> None:
+        super().__init__(
+            "A request with this Idempotency-Key is still being processed; retry shortly."
+        )
+
+
+class Idempotency:
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
+        self._uow = uow
+        self._clock = clock
+
+    async def begin(self, scope: str, key: str, fingerprint: str) -> StoredResponse | None:
+        """Claim the key (returns None: go ahead) or return the outcome to replay.
+
+        Raises IdempotencyKeyReused for another body, RequestInFlight while the first
+        request runs.
+        """
+        for _ in range(3):  # a record can vanish or change between two statements
+            now = self._clock.now()
+            async with self._uow() as uow:
+                if await uow.idempotency.claim(scope, key, fingerprint, now, now + RETENTION):
+                    await uow.commit()
+                    return None
+                record = await uow.idempotency.find(scope, key)
+                if record is None:
+                    continue
+                expired = record.expires_at <= now
+                abandoned = record.response is None and record.started_at < now - LEASE
+                if expired or abandoned:
+                    if await uow.idempotency.restart(
+                        scope, key, fingerprint, now, now + RETENTION, now - LEASE
+                    ):
+                        await uow.commit()
+                        return None
+                    continue
+            if record.fingerprint != fingerprint:
+                raise IdempotencyKeyReused()
+            if record.response is None:
+                raise RequestInFlight()
+            return record.response
+        raise RequestInFlight()
+
+    async def refuse(self, scope: str, key: str, response: StoredResponse) -> None:
+        """Store a refusal (the request was wrong, not the service) for replay."""
+        async with self._uow() as uow:
+            await uow.idempotency.complete(scope, key, response)
+            await uow.commit()
+
+    async def abandon(self, scope: str, key: str) -> None:
+        """Release the claim after a failure that a retry may not meet again."""
+
+        async def release() -> None:
+            async with self._uow() as uow:
+                await uow.idempotency.release(scope, key)
+                await uow.commit()
+
+        await asyncio.shield(release())
+
+    async def purge(self) -> int:
+        async with self._uow() as uow:
+            purged = await uow.idempotency.purge(self._clock.now())
+            await uow.commit()
+        return purged

@@ -1,0 +1,84 @@
+"""`Idempotency-Key` at the edge: fingerprint the request, replay or run and record."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Annotated
+
+import orjson
+from fastapi import Header, Request, Response
+from pydantic import BaseModel
+
+from application.idempotency import Idempotency, IdempotencyClaim, StoredResponse
+from domain.errors import DomainError
+from domain.user import User
+from entrypoints.http.problems import domain_problem
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        pattern=r"^[\x21-\x7e]{1,255}$",
+        description="1 to 255 visible ASCII characters; a repeat replays the first answer",
+    ),
+]
+
+_KEPT_HEADERS = ("content-type", "location", "etag")
+ANONYMOUS = "anonymous"
+
+
+def _fingerprint(request: Request, body: BaseModel) -> str:
+    canonical = orjson.dumps(body.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+    digest = hashlib.sha256(f"{request.method} {request.url.path}\n".encode() + canonical)
+    return digest.hexdigest()
+
+
+def _stored(response: Response) -> StoredResponse:
+    headers = tuple((n, response.headers[n]) for n in _KEPT_HEADERS if n in response.headers)
+    return StoredResponse(response.status_code, bytes(response.body), headers)
+
+
+def _replayed(stored: StoredResponse) -> Response:
+    headers = {name: value for name, value in stored.headers if name != "content-type"}
+    headers["Idempotent-Replayed"] = "true"
+    media_type = dict(stored.headers).get("content-type")
+    return Response(stored.body, stored.status, headers=headers, media_type=media_type)
+
+
+class IdempotentRequests:
+    """Runs a create under an optional Idempotency-Key, scoped to the caller."""
+
+    def __init__(self, gate: Idempotency) -> None:
+        self._gate = gate
+
+    async def run(
+        self,
+        request: Request,
+        key: str | None,
+        body: BaseModel,
+        execute: Callable[[IdempotencyClaim | None], Awaitable[Sequence[User]]],
+        render: Callable[[Sequence[User]], Response],
+        scope: str = ANONYMOUS,
+    ) -> Response:
+        if key is None:
+            return render(await execute(None))
+        replay = await self._gate.begin(scope, key, _fingerprint(request, body))
+        if replay is not None:
+            return _replayed(replay)
+        rendered: list[Response] = []
+
+        def snapshot(users: Sequence[User]) -> StoredResponse:
+            rendered.append(render(users))
+            return _stored(rendered[-1])
+
+        try:
+            await execute(IdempotencyClaim(scope, key, snapshot))
+        except DomainError as exc:
+            # The request itself was refused: a repeat gets the same refusal.
+            await self._gate.refuse(scope, key, _stored(domain_problem(request, exc)))
+            raise
+        except BaseException:
+            await self._gate.abandon(scope, key)
+            raise
+        return rendered[-1]
