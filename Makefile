@@ -28,7 +28,7 @@ install: $(STAMP) ## Create .venv and install the service with its dev tools
 
 run: $(STAMP) ## Migrate and serve on http://$(HOST):$(PORT) (embedded SQLite unless DATABASE_URL says otherwise)
 	$(BIN)/users-service migrate
-	$(BIN)/users-service serve --host $(HOST) --port $(PORT)
+	$(BIN)/users-service serve --host $(HOST) --port $(PORT) --dev
 
 migrate: $(STAMP) ## Apply every migration to DATABASE_URL
 	$(BIN)/users-service migrate
@@ -64,6 +64,10 @@ lint: $(STAMP) ## ruff, format check, mypy --strict and the import-linter layer 
 fmt: $(STAMP) ## Format and autofix
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+bench: $(STAMP) ## Benchmark the service against a raw asyncpg ceiling with wrk; writes BENCHMARKS.md
+	@command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	$(BIN)/python bench/run.py
 
 clean: ## Remove the virtual environment, caches and local data
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache build *.egg-info src/*.egg-info

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import secrets
 from pathlib import Path
 from typing import Any
+
+from dependency_injector import providers
+from pydantic import SecretStr
 
 from entrypoints.logging_config import configure_logging
 from entrypoints.settings import Settings
@@ -48,6 +52,44 @@ def purge_idempotency_keys(settings: Settings) -> None:
     logger.info("purged expired idempotency keys", extra={"purged": asyncio.run(purge())})
 
 
+DEV_SCOPES = "users:read users:write"
+DEV_TTL_SECONDS = 12 * 3600
+
+
+def development_settings(settings: Settings) -> Settings:
+    """`serve --dev`: a random HS256 secret when no key is configured, and a ready token."""
+    updates: dict[str, Any] = {"dev_mode": True}
+    if not settings.auth_disabled and settings.auth_misconfiguration() is not None:
+        updates["auth_jwt_secret"] = SecretStr(secrets.token_urlsafe(32))
+    return settings.model_copy(update=updates)
+
+
+def print_development_token(settings: Settings, host: str, port: int) -> None:
+    from entrypoints.container import Container
+
+    if settings.auth_disabled or settings.auth_jwt_secret is None:
+        return
+    container = Container()
+    container.settings.override(providers.Object(settings))
+    token = container.token_minter().mint(
+        subject="developer", scopes=DEV_SCOPES, ttl_seconds=DEV_TTL_SECONDS
+    )
+    print(
+        f"\nDevelopment token ({DEV_SCOPES}, valid 12 h):\n\n  {token}\n\n"
+        f"  curl -H 'Authorization: Bearer {token}' http://{host}:{port}/users\n\n"
+        f"Docs: http://{host}:{port}/docs (Authorize with the token above)\n",
+        flush=True,
+    )
+
+
+def mint(settings: Settings, subject: str, scopes: str, ttl: int) -> None:
+    from entrypoints.container import Container
+
+    container = Container()
+    container.settings.override(providers.Object(settings))
+    print(container.token_minter().mint(subject=subject, scopes=scopes, ttl_seconds=ttl))
+
+
 def serve(settings: Settings, host: str, port: int, workers: int) -> None:
     import uvicorn
 
@@ -70,7 +112,7 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
         uvicorn.run("entrypoints.http.asgi:app", workers=workers, **options)
         return
     container = Container()
-    container.settings.override(settings)
+    container.settings.override(providers.Object(settings))
     app = create_app(container)
 
     def drain() -> None:
@@ -86,6 +128,13 @@ def main(argv: list[str] | None = None) -> None:
     serve_parser.add_argument("--host", default=None)
     serve_parser.add_argument("--port", type=int, default=None)
     serve_parser.add_argument("--workers", type=int, default=1)
+    serve_parser.add_argument(
+        "--dev", action="store_true", help="development: random secret if none, print a token"
+    )
+    token_parser = commands.add_parser("token", help="mint an HS256 token (AUTH_JWT_SECRET)")
+    token_parser.add_argument("--scope", default=DEV_SCOPES, help="space-separated scopes")
+    token_parser.add_argument("--sub", default="developer", help="the token's subject")
+    token_parser.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
     commands.add_parser("migrate", help="apply every migration to DATABASE_URL")
     commands.add_parser(
         "purge-idempotency-keys", help="delete Idempotency-Key records older than 24 hours"
@@ -98,8 +147,14 @@ def main(argv: list[str] | None = None) -> None:
         migrate(settings)
     elif args.command == "purge-idempotency-keys":
         purge_idempotency_keys(settings)
+    elif args.command == "token":
+        mint(settings, args.sub, args.scope, args.ttl)
     elif args.command == "serve":
-        serve(settings, args.host or settings.host, args.port or settings.port, args.workers)
+        host, port = args.host or settings.host, args.port or settings.port
+        if args.dev:
+            settings = development_settings(settings)
+            print_development_token(settings, host, port)
+        serve(settings, host, port, args.workers)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from adapters.clock import SystemClock
 from adapters.memory import InMemoryUnitOfWorkFactory
 from adapters.sqlalchemy import EngineOptions, SqlAlchemyUnitOfWorkFactory, create_engine
 from adapters.sqlalchemy.health import DatabasePing
+from adapters.tokens import Hs256TokenMinter, JwksClient, JwtSettings, JwtVerifier
 from application.idempotency import Idempotency
 from application.users.delete import DeleteUser
 from application.users.get import GetUser
@@ -17,6 +18,7 @@ from application.users.update import UpdateUser
 from entrypoints.http.cursors import CursorCodec
 from entrypoints.http.idempotency import IdempotentRequests
 from entrypoints.http.lifecycle import Lifecycle, always_ready
+from entrypoints.http.security import Authenticator
 from entrypoints.settings import Settings
 
 
@@ -34,6 +36,38 @@ def _engine_options(settings: Settings) -> EngineOptions:
     )
 
 
+def _token_verifier(settings: Settings) -> JwtVerifier | None:
+    if settings.auth_disabled:
+        return None
+    jwks = None
+    if settings.auth_jwks_url:
+        jwks = JwksClient(
+            settings.auth_jwks_url,
+            max_age=settings.auth_jwks_cache_seconds,
+            min_refresh_interval=settings.auth_jwks_min_refresh_seconds,
+        )
+    secret = settings.auth_jwt_secret
+    return JwtVerifier(
+        JwtSettings(
+            algorithms=settings.accepted_algorithms,
+            secret=secret.get_secret_value() if secret else None,
+            public_key=settings.auth_jwt_public_key,
+            jwks=jwks,
+            issuer=settings.auth_issuer,
+            audience=settings.auth_audience,
+            leeway=settings.auth_leeway,
+        )
+    )
+
+
+def _token_minter(settings: Settings) -> Hs256TokenMinter:
+    if settings.auth_jwt_secret is None:
+        raise RuntimeError("minting tokens needs AUTH_JWT_SECRET")
+    return Hs256TokenMinter(
+        settings.auth_jwt_secret.get_secret_value(), settings.auth_issuer, settings.auth_audience
+    )
+
+
 def _backend(settings: Settings) -> str:
     return "memory" if settings.uses_memory else "sqlalchemy"
 
@@ -44,7 +78,11 @@ def _cursor_secret(settings: Settings) -> bytes:
 
 class Container(containers.DeclarativeContainer):
     wiring_config = containers.WiringConfiguration(
-        modules=["entrypoints.http.routes.users", "entrypoints.http.routes.health"]
+        modules=[
+            "entrypoints.http.routes.users",
+            "entrypoints.http.routes.health",
+            "entrypoints.http.security",
+        ]
     )
 
     settings = providers.Singleton(Settings)
@@ -64,6 +102,10 @@ class Container(containers.DeclarativeContainer):
         memory=providers.Object(always_ready),
         sqlalchemy=providers.Singleton(DatabasePing, engine),
     )
+
+    token_verifier = providers.Singleton(_token_verifier, settings)
+    authenticator = providers.Singleton(Authenticator, token_verifier)
+    token_minter = providers.Factory(_token_minter, settings)
 
     cursor_codec = providers.Singleton(CursorCodec, providers.Callable(_cursor_secret, settings))
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MEMORY_URL = "memory://"
 
@@ -37,6 +37,50 @@ class Settings(BaseSettings):
         description="HMAC key that makes list cursors tamper-evident",
     )
     max_body_bytes: int = Field(default=1024 * 1024, ge=1)
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="comma-separated origins allowed by CORS (none: off)"
+    )
+
+    auth_disabled: bool = Field(default=False, description="switch authentication off")
+    auth_jwt_secret: SecretStr | None = Field(default=None, description="HS256 shared secret")
+    auth_jwt_public_key: str | None = Field(default=None, description="PEM key for RS256/ES256")
+    auth_jwks_url: str | None = Field(default=None, description="identity provider's JWKS")
+    auth_algorithms: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="accepted algorithms; default from the keys given"
+    )
+    auth_issuer: str | None = None
+    auth_audience: str | None = None
+    auth_leeway: float = Field(default=5.0, ge=0, description="clock skew allowed, seconds")
+    auth_jwks_cache_seconds: float = Field(default=300.0, ge=0)
+    auth_jwks_min_refresh_seconds: float = Field(default=10.0, ge=0)
+    dev_mode: bool = Field(default=False, description="set by `serve --dev` (make run)")
+
+    @field_validator("cors_origins", "auth_algorithms", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @property
+    def accepted_algorithms(self) -> list[str]:
+        if self.auth_algorithms:
+            return self.auth_algorithms
+        algorithms = ["HS256"] if self.auth_jwt_secret else []
+        if self.auth_jwt_public_key or self.auth_jwks_url:
+            algorithms += ["RS256", "ES256"]
+        return algorithms
+
+    def auth_misconfiguration(self) -> str | None:
+        """Why the service must not start as configured, or None."""
+        if self.auth_disabled:
+            return None
+        if not (self.auth_jwt_secret or self.auth_jwt_public_key or self.auth_jwks_url):
+            return (
+                "No token verification key is configured: set AUTH_JWT_SECRET, "
+                "AUTH_JWT_PUBLIC_KEY or AUTH_JWKS_URL, or AUTH_DISABLED=true explicitly."
+            )
+        return None
 
     @property
     def uses_memory(self) -> bool:

@@ -8,19 +8,26 @@ from typing import Any
 import httpx
 import pytest
 from dependency_injector import providers
+from pydantic import SecretStr
 
 from entrypoints.container import Container
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from tests.support.databases import empty_tables
+from tests.support.tokens import SECRET, bearer, token
 
 
 @pytest.fixture(params=["memory", pytest.param("postgres", marks=pytest.mark.postgres)])
-def settings(request: pytest.FixtureRequest) -> Settings:
+def database_url(request: pytest.FixtureRequest) -> str:
     if request.param == "memory":
-        return Settings(database_url="memory://")
+        return "memory://"
     url: str = request.getfixturevalue("postgres_url")
-    return Settings(database_url=url)
+    return url
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, auth_jwt_secret=SecretStr(SECRET))
 
 
 @pytest.fixture
@@ -37,7 +44,9 @@ async def client(container: Container) -> AsyncIterator[httpx.AsyncClient]:
         if container.backend() == "sqlalchemy":
             await empty_tables(container.engine())
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://testserver", headers=bearer(token())
+        ) as client:
             yield client
 
 

@@ -10,6 +10,7 @@ import pytest
 from entrypoints.container import Container
 from entrypoints.http.app import create_app
 from tests.api.conftest import assert_problem
+from tests.support.tokens import bearer, token
 
 
 async def test_unknown_route_is_404_problem(client: httpx.AsyncClient) -> None:
@@ -96,13 +97,15 @@ async def test_unexpected_error_is_a_generic_500(
     container: Container, caplog: pytest.LogCaptureFixture
 ) -> None:
     class Broken:
-        async def __call__(self, user_id: int) -> None:
+        async def __call__(self, actor: object, user_id: int) -> None:
             raise RuntimeError("secret internals: /srv/app.py SELECT * FROM users")
 
     container.get_user.override(Broken())
     app = create_app(container)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://t", headers=bearer(token())
+    ) as client:
         response = await client.get("/users/1")
     body = assert_problem(response, 500, "internal_error")
     assert "secret" not in response.text

@@ -6,11 +6,13 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from dependency_injector import providers
+from pydantic import SecretStr
 
 from entrypoints.container import Container
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from tests.api.conftest import assert_problem
+from tests.support.tokens import SECRET, bearer, token
 
 UNREACHABLE = "postgresql+asyncpg://postgres@127.0.0.1:1/nowhere"
 
@@ -27,12 +29,18 @@ async def test_probes(client: httpx.AsyncClient) -> None:
 async def down_client() -> AsyncIterator[httpx.AsyncClient]:
     container = Container()
     container.settings.override(
-        providers.Object(Settings(database_url=UNREACHABLE, db_connect_timeout=1))
+        providers.Object(
+            Settings(
+                database_url=UNREACHABLE, db_connect_timeout=1, auth_jwt_secret=SecretStr(SECRET)
+            )
+        )
     )
     app = create_app(container)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://t", headers=bearer(token())
+        ) as client:
             yield client
 
 

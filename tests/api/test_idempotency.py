@@ -7,7 +7,9 @@ from contextlib import AsyncExitStack
 import httpx
 import pytest
 from dependency_injector import providers
+from pydantic import SecretStr
 
+from application.access import Principal
 from application.idempotency import IdempotencyClaim
 from application.users.register import RegisterUsers
 from domain.user import User
@@ -16,6 +18,7 @@ from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from tests.api.conftest import assert_problem
 from tests.support.databases import empty_tables
+from tests.support.tokens import SECRET, bearer, token
 
 ADA = {"email": "ada@example.com", "name": "Ada"}
 
@@ -90,10 +93,12 @@ class _Gated:
         self.entered = asyncio.Event()
         self.release = asyncio.Event()
 
-    async def one(self, email: str, name: str, *, claim: IdempotencyClaim | None = None) -> User:
+    async def one(
+        self, actor: Principal, email: str, name: str, *, claim: IdempotencyClaim | None = None
+    ) -> User:
         self.entered.set()
         await self.release.wait()
-        return await self.inner.one(email, name, claim=claim)
+        return await self.inner.one(actor, email, name, claim=claim)
 
 
 async def test_repeat_while_in_flight_is_409(container: Container) -> None:
@@ -104,7 +109,9 @@ async def test_repeat_while_in_flight_is_409(container: Container) -> None:
     headers = {"Idempotency-Key": "slow"}
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://t") as client,
+        httpx.AsyncClient(
+            transport=transport, base_url="http://t", headers=bearer(token())
+        ) as client,
     ):
         first = asyncio.create_task(client.post("/users", json=ADA, headers=headers))
         await asyncio.wait_for(gated.entered.wait(), 5)
@@ -124,14 +131,17 @@ async def two_instances(postgres_url: str) -> AsyncIterator[list[httpx.AsyncClie
         clients = []
         for _ in range(2):
             container = Container()
-            container.settings.override(providers.Object(Settings(database_url=postgres_url)))
+            settings = Settings(database_url=postgres_url, auth_jwt_secret=SecretStr(SECRET))
+            container.settings.override(providers.Object(settings))
             app = create_app(container)
             await stack.enter_async_context(app.router.lifespan_context(app))
             await empty_tables(container.engine())
             transport = httpx.ASGITransport(app=app)
             clients.append(
                 await stack.enter_async_context(
-                    httpx.AsyncClient(transport=transport, base_url="http://t")
+                    httpx.AsyncClient(
+                        transport=transport, base_url="http://t", headers=bearer(token())
+                    )
                 )
             )
         yield clients

@@ -14,6 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.tokens import SECRET, bearer, token
+
 BIN = Path(sys.executable).parent
 
 
@@ -31,6 +33,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         **os.environ,
         "DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'var' / 'users.db'}",
         "LOG_LEVEL": "INFO",
+        "AUTH_JWT_SECRET": SECRET,
     }
     subprocess.run([BIN / "users-service", "migrate"], env=env, check=True, timeout=60)
     port = _free_port()
@@ -66,7 +69,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def test_crud_and_batch_over_http(server: str) -> None:
-    with httpx.Client(base_url=server, timeout=10) as client:
+    with httpx.Client(base_url=server, timeout=10, headers=bearer(token())) as client:
         created = client.post("/users/", json={"email": "Ada@Example.com", "name": "Ada"})
         assert created.status_code == 201
         user = created.json()
@@ -98,7 +101,11 @@ def test_crud_and_batch_over_http(server: str) -> None:
 
 
 def test_sigterm_exits_cleanly(tmp_path: Path) -> None:
-    env = {**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'users.db'}"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'users.db'}",
+        "AUTH_JWT_SECRET": SECRET,
+    }
     subprocess.run([BIN / "users-service", "migrate"], env=env, check=True, timeout=60)
     port = _free_port()
     process = subprocess.Popen(

@@ -15,6 +15,7 @@ from application.users.update import UpdateUser
 from tests.support.clock import SteppingClock
 from tests.support.databases import empty_tables
 from tests.support.statements import count_statements
+from tests.unit.conftest import ADMIN
 
 
 @pytest.fixture
@@ -30,7 +31,7 @@ async def test_batch_of_1000_is_one_insert(
     register = RegisterUsers(uow, SteppingClock())
     items = [UserInput(f"user{i}@example.com", f"User {i}") for i in range(1000)]
     with count_statements(engine) as log:
-        users = await register.many(items)
+        users = await register.many(ADMIN, items)
     assert len(users) == 1000
     assert len(log.data_statements) == 1
     assert log.data_statements[0].lstrip().upper().startswith("INSERT")
@@ -41,24 +42,24 @@ async def test_get_list_and_update_are_one_statement_each(
 ) -> None:
     clock = SteppingClock()
     users = await RegisterUsers(uow, clock).many(
-        [UserInput(f"user{i}@example.com", f"User {i}") for i in range(300)]
+        ADMIN, [UserInput(f"user{i}@example.com", f"User {i}") for i in range(300)]
     )
     with count_statements(engine) as log:
-        await GetUser(uow)(users[5].id)
+        await GetUser(uow)(ADMIN, users[5].id)
     assert len(log.data_statements) == 1
 
     with count_statements(engine) as log:
-        page = await ListUsers(uow)(limit=200)
+        page = await ListUsers(uow)(ADMIN, limit=200)
     assert len(page.items) == 200
     assert len(log.data_statements) == 1
 
     with count_statements(engine) as log:
-        page = await ListUsers(uow)(limit=200, ids=[u.id for u in users[:200]])
+        page = await ListUsers(uow)(ADMIN, limit=200, ids=[u.id for u in users[:200]])
     assert len(page.items) == 200
     assert len(log.data_statements) == 1
 
     with count_statements(engine) as log:
-        await UpdateUser(uow, clock)(users[0].id, name="Renamed", expected_versions=[1])
+        await UpdateUser(uow, clock)(ADMIN, users[0].id, name="Renamed", expected_versions=[1])
     assert len(log.data_statements) == 1
 
 
@@ -66,5 +67,5 @@ async def test_register_one_is_one_statement(
     engine: AsyncEngine, uow: SqlAlchemyUnitOfWorkFactory
 ) -> None:
     with count_statements(engine) as log:
-        await RegisterUsers(uow, SteppingClock()).one("ada@example.com", "Ada")
+        await RegisterUsers(uow, SteppingClock()).one(ADMIN, "ada@example.com", "Ada")
     assert len(log.data_statements) == 1

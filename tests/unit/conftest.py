@@ -3,12 +3,15 @@ from __future__ import annotations
 import pytest
 
 from adapters.memory import InMemoryUnitOfWorkFactory
+from application.access import READ, WRITE, Principal
 from application.users.delete import DeleteUser
 from application.users.get import GetUser
 from application.users.listing import ListUsers
 from application.users.register import RegisterUsers
 from application.users.update import UpdateUser
 from tests.support.clock import SteppingClock
+
+ADMIN = Principal("admin", frozenset({READ, WRITE}))
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from application.idempotency import (
 from application.users.register import RegisterUsers
 from domain.errors import EmailAlreadyRegistered
 from tests.support.clock import SteppingClock
+from tests.unit.conftest import ADMIN
 
 CREATED = StoredResponse(201, b'{"id": 1}', (("location", "/users/1"),))
 
@@ -34,7 +35,7 @@ async def test_first_request_claims_then_repeat_replays(
     gate: Idempotency, register: RegisterUsers
 ) -> None:
     assert await gate.begin("alice", "k1", "fp") is None
-    await register.one("ada@example.com", "Ada", claim=claim())
+    await register.one(ADMIN, "ada@example.com", "Ada", claim=claim())
     assert await gate.begin("alice", "k1", "fp") == CREATED
 
 
@@ -46,14 +47,14 @@ async def test_repeat_while_in_flight(gate: Idempotency) -> None:
 
 async def test_same_key_other_body(gate: Idempotency, register: RegisterUsers) -> None:
     await gate.begin("alice", "k1", "fp")
-    await register.one("ada@example.com", "Ada", claim=claim())
+    await register.one(ADMIN, "ada@example.com", "Ada", claim=claim())
     with pytest.raises(IdempotencyKeyReused):
         await gate.begin("alice", "k1", "other")
 
 
 async def test_keys_are_scoped(gate: Idempotency, register: RegisterUsers) -> None:
     await gate.begin("alice", "k1", "fp")
-    await register.one("ada@example.com", "Ada", claim=claim())
+    await register.one(ADMIN, "ada@example.com", "Ada", claim=claim())
     assert await gate.begin("bob", "k1", "fp") is None
 
 
@@ -67,10 +68,10 @@ async def test_refusal_is_replayed(gate: Idempotency) -> None:
 async def test_failed_work_stores_nothing_and_abandon_frees_the_key(
     gate: Idempotency, register: RegisterUsers
 ) -> None:
-    await register.one("taken@example.com", "Taken")
+    await register.one(ADMIN, "taken@example.com", "Taken")
     await gate.begin("alice", "k1", "fp")
     with pytest.raises(EmailAlreadyRegistered):
-        await register.one("taken@example.com", "Again", claim=claim())
+        await register.one(ADMIN, "taken@example.com", "Again", claim=claim())
     with pytest.raises(RequestInFlight):  # the claim survives a failed transaction
         await gate.begin("alice", "k1", "fp")
     await gate.abandon("alice", "k1")
@@ -89,7 +90,7 @@ async def test_keys_expire_and_purge(
     gate: Idempotency, register: RegisterUsers, clock: SteppingClock
 ) -> None:
     await gate.begin("alice", "k1", "fp")
-    await register.one("ada@example.com", "Ada", claim=claim())
+    await register.one(ADMIN, "ada@example.com", "Ada", claim=claim())
     clock.current += RETENTION - timedelta(minutes=1)
     assert await gate.begin("alice", "k1", "fp") == CREATED
     assert await gate.purge() == 0

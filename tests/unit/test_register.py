@@ -12,10 +12,11 @@ from domain.errors import (
     InvalidName,
     InvalidValue,
 )
+from tests.unit.conftest import ADMIN
 
 
 async def test_register_assigns_id_version_and_timestamps(register: RegisterUsers) -> None:
-    user = await register.one("Ada@Example.COM", "  Ada Lovelace ")
+    user = await register.one(ADMIN, "Ada@Example.COM", "  Ada Lovelace ")
     assert user.id == 1
     assert user.email.value == "Ada@example.com"
     assert user.name.value == "Ada Lovelace"
@@ -25,35 +26,35 @@ async def test_register_assigns_id_version_and_timestamps(register: RegisterUser
 
 
 async def test_register_is_durable(register: RegisterUsers, get_user: GetUser) -> None:
-    user = await register.one("ada@example.com", "Ada")
-    assert await get_user(user.id) == user
+    user = await register.one(ADMIN, "ada@example.com", "Ada")
+    assert await get_user(ADMIN, user.id) == user
 
 
 async def test_register_rejects_taken_email_in_any_case(register: RegisterUsers) -> None:
-    await register.one("ada@example.com", "Ada")
+    await register.one(ADMIN, "ada@example.com", "Ada")
     with pytest.raises(EmailAlreadyRegistered) as caught:
-        await register.one("ADA@example.com", "Another Ada")
+        await register.one(ADMIN, "ADA@example.com", "Another Ada")
     assert caught.value.conflicts == (EmailConflict(0, "ADA@example.com"),)
 
 
 async def test_register_rejects_invalid_values(register: RegisterUsers) -> None:
     with pytest.raises(InvalidEmail):
-        await register.one("not-an-email", "Ada")
+        await register.one(ADMIN, "not-an-email", "Ada")
     with pytest.raises(InvalidName):
-        await register.one("ada@example.com", "\x00")
+        await register.one(ADMIN, "ada@example.com", "\x00")
 
 
 async def test_ids_only_grow(register: RegisterUsers) -> None:
-    first = await register.one("a@example.com", "A")
+    first = await register.one(ADMIN, "a@example.com", "A")
     with pytest.raises(EmailAlreadyRegistered):
-        await register.one("a@example.com", "A again")
-    second = await register.one("b@example.com", "B")
+        await register.one(ADMIN, "a@example.com", "A again")
+    second = await register.one(ADMIN, "b@example.com", "B")
     assert second.id > first.id
 
 
 async def test_batch_keeps_request_order(register: RegisterUsers) -> None:
     items = [UserInput(f"user{i}@example.com", f"User {i}") for i in range(5)]
-    users = await register.many(items)
+    users = await register.many(ADMIN, items)
     assert [u.email.value for u in users] == [i.email for i in items]
     assert [u.id for u in users] == sorted(u.id for u in users)
 
@@ -61,7 +62,7 @@ async def test_batch_keeps_request_order(register: RegisterUsers) -> None:
 async def test_batch_names_every_conflict_and_stores_nothing(
     register: RegisterUsers, uow: InMemoryUnitOfWorkFactory
 ) -> None:
-    await register.one("taken@example.com", "Taken")
+    await register.one(ADMIN, "taken@example.com", "Taken")
     items = [
         UserInput("fresh@example.com", "Fresh"),
         UserInput("TAKEN@example.com", "Clash with stored"),
@@ -69,7 +70,7 @@ async def test_batch_names_every_conflict_and_stores_nothing(
         UserInput("Twice@Example.com", "Twice again"),
     ]
     with pytest.raises(EmailAlreadyRegistered) as caught:
-        await register.many(items)
+        await register.many(ADMIN, items)
     assert caught.value.conflicts == (
         EmailConflict(1, "TAKEN@example.com"),
         EmailConflict(2, "twice@example.com"),
@@ -81,7 +82,7 @@ async def test_batch_names_every_conflict_and_stores_nothing(
 async def test_batch_invalid_item_is_located_by_index(register: RegisterUsers) -> None:
     items = [UserInput("ok@example.com", "Ok"), UserInput("bad", "Bad")]
     with pytest.raises(InvalidEmail) as caught:
-        await register.many(items)
+        await register.many(ADMIN, items)
     assert caught.value.loc == ("users", 1, "email")
 
 
@@ -89,10 +90,10 @@ async def test_batch_invalid_item_is_located_by_index(register: RegisterUsers) -
 async def test_batch_size_is_bounded(register: RegisterUsers, size: int) -> None:
     items = [UserInput(f"u{i}@example.com", "U") for i in range(size)]
     with pytest.raises(InvalidValue) as caught:
-        await register.many(items)
+        await register.many(ADMIN, items)
     assert caught.value.field == "users"
 
 
 async def test_batch_of_maximum_size_is_accepted(register: RegisterUsers) -> None:
     items = [UserInput(f"u{i}@example.com", "U") for i in range(MAX_BATCH_SIZE)]
-    assert len(await register.many(items)) == MAX_BATCH_SIZE
+    assert len(await register.many(ADMIN, items)) == MAX_BATCH_SIZE

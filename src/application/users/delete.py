@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
+from application.access import WRITE, Principal, require
 from application.unit_of_work import UnitOfWorkFactory
 from domain.errors import UserNotFound, VersionMismatch
 
@@ -13,8 +14,13 @@ class DeleteUser:
         self._uow = uow
 
     async def __call__(
-        self, user_id: int, *, expected_versions: Collection[int] | None = None
+        self,
+        actor: Principal,
+        user_id: int,
+        *,
+        expected_versions: Collection[int] | None = None,
     ) -> None:
+        require(actor, WRITE)
         async with self._uow() as uow:
             if await uow.users.delete(user_id, expected_versions):
                 await uow.commit()

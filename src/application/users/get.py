@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from application.access import Principal
 from application.unit_of_work import UnitOfWorkFactory
 from domain.errors import UserNotFound
 from domain.user import User
@@ -9,7 +10,9 @@ class GetUser:
     def __init__(self, uow: UnitOfWorkFactory) -> None:
         self._uow = uow
 
-    async def __call__(self, user_id: int) -> User:
+    async def __call__(self, actor: Principal, user_id: int) -> User:
+        if not (actor.can_read or actor.is_user(user_id)):
+            raise UserNotFound(user_id)  # others' ids do not exist for a self-service caller
         async with self._uow(read_only=True) as uow:
             user = await uow.users.get(user_id)
         if user is None:

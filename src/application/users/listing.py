@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from application.access import READ, Principal, require
 from application.repository import PageQuery
 from application.unit_of_work import UnitOfWorkFactory
 from domain.errors import InvalidValue
@@ -28,6 +29,7 @@ class ListUsers:
 
     async def __call__(
         self,
+        actor: Principal,
         *,
         limit: int = 50,
         after_id: int | None = None,
@@ -35,6 +37,7 @@ class ListUsers:
         email: str | None = None,
         ids: Sequence[int] | None = None,
     ) -> Page:
+        require(actor, READ)
         if not 1 <= limit <= MAX_PAGE_SIZE:
             raise InvalidValue("limit", f"must be between 1 and {MAX_PAGE_SIZE}")
         if ids is not None and not 1 <= len(ids) <= MAX_IDS_FILTER:

@@ -4,6 +4,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from application.access import WRITE, Principal, require
 from application.clock import Clock
 from application.idempotency import IdempotencyClaim
 from application.unit_of_work import UnitOfWorkFactory
@@ -31,13 +32,21 @@ class RegisterUsers:
         self._uow = uow
         self._clock = clock
 
-    async def one(self, email: str, name: str, *, claim: IdempotencyClaim | None = None) -> User:
+    async def one(
+        self, actor: Principal, email: str, name: str, *, claim: IdempotencyClaim | None = None
+    ) -> User:
+        require(actor, WRITE)
         [user] = await self._register([_parse(email, name)], claim)
         return user
 
     async def many(
-        self, items: Sequence[UserInput], *, claim: IdempotencyClaim | None = None
+        self,
+        actor: Principal,
+        items: Sequence[UserInput],
+        *,
+        claim: IdempotencyClaim | None = None,
     ) -> list[User]:
+        require(actor, WRITE)
         if not 1 <= len(items) <= MAX_BATCH_SIZE:
             raise InvalidValue("users", f"must hold 1 to {MAX_BATCH_SIZE} users")
         new_users: list[NewUser] = []

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
+from application.access import WRITE, InsufficientScope, Principal
 from application.clock import Clock
 from application.unit_of_work import UnitOfWorkFactory
 from domain.errors import UserNotFound, VersionMismatch
@@ -24,12 +25,17 @@ class UpdateUser:
 
     async def __call__(
         self,
+        actor: Principal,
         user_id: int,
         *,
         email: str | None = None,
         name: str | None = None,
         expected_versions: Collection[int] | None = None,
     ) -> User:
+        if not (actor.can_write or actor.is_user(user_id)):
+            if actor.can_read:
+                raise InsufficientScope(WRITE)
+            raise UserNotFound(user_id)
         changes = UserChanges(
             email=Email.parse(email) if email is not None else None,
             name=Name.parse(name) if name is not None else None,

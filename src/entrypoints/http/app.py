@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from entrypoints.container import Container
 from entrypoints.http.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
@@ -21,9 +23,33 @@ Every error is an RFC 9457 problem (`application/problem+json`) with a stable `c
 """
 
 
+logger = logging.getLogger("users_service")
+
+_CORS_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "If-Match",
+    "If-None-Match",
+    "Idempotency-Key",
+    "X-Request-ID",
+]
+_EXPOSED_HEADERS = [
+    "ETag",
+    "Location",
+    "Link",
+    "Retry-After",
+    "X-Request-ID",
+    "Idempotent-Replayed",
+]
+
+
 def create_app(container: Container | None = None) -> FastAPI:
     container = container or Container()
     settings = container.settings()
+    if (problem := settings.auth_misconfiguration()) is not None:
+        raise RuntimeError(problem)
+    if settings.auth_disabled:
+        logger.warning("AUTH_DISABLED=true: authentication is OFF, every caller is trusted")
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -55,5 +81,14 @@ def create_app(container: Container | None = None) -> FastAPI:
     install_openapi(app)
     # Added last is outermost: every answer, even a 413, gets a request id and a log line.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=_CORS_HEADERS,
+            expose_headers=_EXPOSED_HEADERS,
+            max_age=600,
+        )
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -10,6 +10,7 @@ import orjson
 from fastapi import Header, Request, Response
 from pydantic import BaseModel
 
+from application.access import Principal
 from application.idempotency import Idempotency, IdempotencyClaim, StoredResponse
 from domain.errors import DomainError
 from domain.user import User
@@ -55,14 +56,16 @@ class IdempotentRequests:
     async def run(
         self,
         request: Request,
+        actor: Principal,
         key: str | None,
         body: BaseModel,
         execute: Callable[[IdempotencyClaim | None], Awaitable[Sequence[User]]],
         render: Callable[[Sequence[User]], Response],
-        scope: str = ANONYMOUS,
     ) -> Response:
         if key is None:
             return render(await execute(None))
+        # Keys belong to the caller: two clients using one key never see each other's answers.
+        scope = f"sub:{actor.subject}" if actor.subject else ANONYMOUS
         replay = await self._gate.begin(scope, key, _fingerprint(request, body))
         if replay is not None:
             return _replayed(replay)

@@ -16,6 +16,8 @@ from entrypoints.http.problems import INTERNAL_ERROR, PAYLOAD_TOO_LARGE, problem
 from entrypoints.http.request_context import choose_request_id, request_id_var
 
 access_logger = logging.getLogger("users_service.access")
+_NOSNIFF = (b"x-content-type-options", b"nosniff")
+_NO_STORE = (b"cache-control", b"no-store")
 error_logger = logging.getLogger("users_service.errors")
 
 
@@ -33,7 +35,9 @@ class RequestContextMiddleware:
         offered = Headers(scope=scope).get("x-request-id")
         request_id = choose_request_id(offered)
         token = request_id_var.set(request_id)
-        header = (b"x-request-id", request_id.encode("ascii"))
+        extra_headers = [(b"x-request-id", request_id.encode("ascii")), _NOSNIFF]
+        if scope["path"].startswith("/users"):
+            extra_headers.append(_NO_STORE)  # personal data: never in a shared cache
         status = 500
         started = time.perf_counter()
         response_started = False
@@ -43,7 +47,7 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), header]
+                message["headers"] = [*message.get("headers", ()), *extra_headers]
             await send(message)
 
         try:

@@ -12,6 +12,8 @@ from entrypoints.http.schemas import Problem
 
 _DESCRIPTIONS = {
     400: "Malformed request (unparseable body, bad cursor)",
+    401: "Missing, malformed, expired or forged bearer token",
+    403: "The token lacks the scope this operation needs",
     404: "No such user",
     409: "Email already registered, or a request with this Idempotency-Key is in flight",
     412: "If-Match names a stale version",
@@ -23,6 +25,7 @@ _DESCRIPTIONS = {
 }
 
 _ALWAYS = (500,)
+AUTHENTICATED = (401, 403, 503)
 
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from application.access import AuthenticationUnavailable, InsufficientScope, InvalidToken
 from application.errors import ApplicationError, StorageUnavailable
 from application.idempotency import IdempotencyKeyReused, RequestInFlight
 from domain.errors import (
@@ -44,6 +45,8 @@ class ProblemType:
 
 BAD_REQUEST = ProblemType(400, "bad_request", "Bad request")
 INVALID_CURSOR = ProblemType(400, "invalid_cursor", "Invalid cursor")
+INVALID_TOKEN = ProblemType(401, "invalid_token", "Unauthorized")
+INSUFFICIENT_SCOPE = ProblemType(403, "insufficient_scope", "Forbidden")
 NOT_FOUND = ProblemType(404, "not_found", "Not found")
 USER_NOT_FOUND = ProblemType(404, "user_not_found", "User not found")
 METHOD_NOT_ALLOWED = ProblemType(405, "method_not_allowed", "Method not allowed")
@@ -143,6 +146,28 @@ def domain_problem(request: Request, exc: DomainError) -> Response:
 
 
 def _application_error(request: Request, exc: ApplicationError) -> Response:
+    if isinstance(exc, InvalidToken):
+        return problem_response(
+            INVALID_TOKEN,
+            str(exc),
+            instance=request.url.path,
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
+    if isinstance(exc, InsufficientScope):
+        challenge = f'Bearer error="insufficient_scope", scope="{exc.scope}"'
+        return problem_response(
+            INSUFFICIENT_SCOPE,
+            str(exc),
+            instance=request.url.path,
+            headers={"WWW-Authenticate": challenge},
+        )
+    if isinstance(exc, AuthenticationUnavailable):
+        return problem_response(
+            SERVICE_UNAVAILABLE,
+            str(exc),
+            instance=request.url.path,
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
+        )
     if isinstance(exc, IdempotencyKeyReused):
         errors = [_error_item(("header", "Idempotency-Key"), str(exc), "idempotency_key_reused")]
         return problem_response(

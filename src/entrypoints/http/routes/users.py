@@ -19,11 +19,12 @@ from domain.user import User
 from domain.values import MAX_EMAIL_LENGTH, Email
 from entrypoints.http.cursors import CursorCodec
 from entrypoints.http.idempotency import IdempotencyKey, IdempotentRequests
-from entrypoints.http.openapi import problems
+from entrypoints.http.openapi import AUTHENTICATED, problems
 from entrypoints.http.preconditions import expected_versions, none_match
 from entrypoints.http.problems import UNSUPPORTED_MEDIA_TYPE, ProblemError
 from entrypoints.http.representation import etag, json_response, user_response, users_body
 from entrypoints.http.schemas import BatchCreate, UserCreate, UserList, UserOut, UserPage, UserPatch
+from entrypoints.http.security import Actor
 
 MAX_ID = 2**63 - 1
 UserId = Annotated[int, Path(ge=1, le=MAX_ID, description="The user's id")]
@@ -71,26 +72,27 @@ _JSON_BODY = [Depends(require_json)]
     summary="Create a user",
     status_code=201,
     response_model=UserOut,
-    responses=problems(400, 409, 413, 415, 422, 503),
+    responses=problems(400, 409, 413, 415, 422, *AUTHENTICATED),
     dependencies=_JSON_BODY,
 )
 @router.post("/users/", status_code=201, include_in_schema=False, dependencies=_JSON_BODY)
 @inject
 async def create_user(
     request: Request,
+    actor: Actor,
     body: UserCreate,
     register: Annotated[RegisterUsers, Depends(Provide["register_users"])],
     idempotent: Annotated[IdempotentRequests, Depends(Provide["idempotent_requests"])],
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     async def execute(claim: IdempotencyClaim | None) -> list[User]:
-        return [await register.one(body.email, body.name, claim=claim)]
+        return [await register.one(actor, body.email, body.name, claim=claim)]
 
     def render(users: Sequence[User]) -> Response:
         [user] = users
         return user_response(user, status_code=201, headers={"Location": f"/users/{user.id}"})
 
-    return await idempotent.run(request, idempotency_key, body, execute, render)
+    return await idempotent.run(request, actor, idempotency_key, body, execute, render)
 
 
 @router.post(
@@ -99,12 +101,13 @@ async def create_user(
     summary="Create up to 1,000 users, all or nothing",
     status_code=201,
     response_model=UserList,
-    responses=problems(400, 409, 413, 415, 422, 503),
+    responses=problems(400, 409, 413, 415, 422, *AUTHENTICATED),
     dependencies=_JSON_BODY,
 )
 @inject
 async def create_users_batch(
     request: Request,
+    actor: Actor,
     body: BatchCreate,
     register: Annotated[RegisterUsers, Depends(Provide["register_users"])],
     idempotent: Annotated[IdempotentRequests, Depends(Provide["idempotent_requests"])],
@@ -113,12 +116,12 @@ async def create_users_batch(
     items = [UserInput(u.email, u.name) for u in body.users]
 
     async def execute(claim: IdempotencyClaim | None) -> list[User]:
-        return await register.many(items, claim=claim)
+        return await register.many(actor, items, claim=claim)
 
     def render(users: Sequence[User]) -> Response:
         return json_response({"items": users_body(users)}, status_code=201)
 
-    return await idempotent.run(request, idempotency_key, body, execute, render)
+    return await idempotent.run(request, actor, idempotency_key, body, execute, render)
 
 
 @router.get(
@@ -126,16 +129,17 @@ async def create_users_batch(
     name="get_user",
     summary="Get a user",
     response_model=UserOut,
-    responses=_NOT_MODIFIED | problems(404, 422, 503),
+    responses=_NOT_MODIFIED | problems(404, 422, *AUTHENTICATED),
 )
 @router.get("/users/{user_id}/", include_in_schema=False)
 @inject
 async def get_user(
+    actor: Actor,
     user_id: UserId,
     get: Annotated[GetUser, Depends(Provide["get_user"])],
     if_none_match: IfNoneMatch = None,
 ) -> Response:
-    user = await get(user_id)
+    user = await get(actor, user_id)
     if none_match(if_none_match, user.version):
         return Response(status_code=304, headers={"ETag": etag(user.version)})
     return user_response(user)
@@ -146,12 +150,13 @@ async def get_user(
     name="list_users",
     summary="List users, a keyset page at a time",
     response_model=UserPage,
-    responses=problems(400, 422, 503),
+    responses=problems(400, 422, *AUTHENTICATED),
 )
 @router.get("/users/", include_in_schema=False)
 @inject
 async def list_users(
     request: Request,
+    actor: Actor,
     list_page: Annotated[ListUsers, Depends(Provide["list_users"])],
     cursors: Annotated[CursorCodec, Depends(Provide["cursor_codec"])],
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size")] = 50,
@@ -170,7 +175,7 @@ async def list_users(
     query_key = f"{sort}|{email or ''}|{','.join(map(str, sorted(set(ids or ()))))}"
     after_id = cursors.decode(cursor, query_key) if cursor is not None else None
     page = await list_page(
-        limit=limit, after_id=after_id, descending=sort == "-id", email=email, ids=ids
+        actor, limit=limit, after_id=after_id, descending=sort == "-id", email=email, ids=ids
     )
     next_cursor = None
     headers: dict[str, str] = {}
@@ -187,18 +192,20 @@ async def list_users(
     name="update_user",
     summary="Change a user's email and/or name (JSON merge patch)",
     response_model=UserOut,
-    responses=problems(400, 404, 409, 412, 413, 415, 422, 503),
+    responses=problems(400, 404, 409, 412, 413, 415, 422, *AUTHENTICATED),
     dependencies=_JSON_BODY,
 )
 @router.patch("/users/{user_id}/", include_in_schema=False, dependencies=_JSON_BODY)
 @inject
 async def update_user(
+    actor: Actor,
     user_id: UserId,
     body: UserPatch,
     update: Annotated[UpdateUser, Depends(Provide["update_user"])],
     if_match: IfMatch = None,
 ) -> Response:
     user = await update(
+        actor,
         user_id,
         email=body.email,
         name=body.name,
@@ -213,14 +220,15 @@ async def update_user(
     summary="Delete a user",
     status_code=204,
     response_class=Response,
-    responses=problems(404, 412, 422, 503),
+    responses=problems(404, 412, 422, *AUTHENTICATED),
 )
 @router.delete("/users/{user_id}/", status_code=204, include_in_schema=False)
 @inject
 async def delete_user(
+    actor: Actor,
     user_id: UserId,
     delete: Annotated[DeleteUser, Depends(Provide["delete_user"])],
     if_match: IfMatch = None,
 ) -> Response:
-    await delete(user_id, expected_versions=expected_versions(if_match))
+    await delete(actor, user_id, expected_versions=expected_versions(if_match))
     return Response(status_code=204)

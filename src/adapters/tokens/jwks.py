@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import httpx
+import jwt
+
+logger = logging.getLogger("users_service.auth")
+
+
+class JwksUnavailable(Exception):
+    """No key set could ever be fetched."""
+
+
+class JwksClient:
+    """Keys from a JWKS URL, cached by `kid`.
+
+    An unknown `kid` triggers a refresh, at most once per `min_refresh_interval`
+    seconds (a flood of forged tokens cannot hammer the identity provider), and only
+    one refresh at a time. Keys are also refreshed when older than `max_age`.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        max_age: float = 300.0,
+        min_refresh_interval: float = 10.0,
+        timeout: float = 3.0,
+    ) -> None:
+        self._url = url
+        self._max_age = max_age
+        self._min_refresh_interval = min_refresh_interval
+        self._timeout = timeout
+        self._keys: dict[str, Any] = {}
+        self._fetched_at: float | None = None
+        self._attempted_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def key(self, kid: str | None) -> Any | None:
+        """The verification key for `kid`, or None when the key set does not have it."""
+        stale = self._fetched_at is None or time.monotonic() - self._fetched_at > self._max_age
+        if stale or kid not in self._keys:
+            await self._refresh()
+        if self._fetched_at is None:
+            raise JwksUnavailable(f"no key set could be fetched from {self._url}")
+        if kid is None and len(self._keys) == 1:
+            return next(iter(self._keys.values()))
+        return self._keys.get(kid) if kid is not None else None
+
+    async def _refresh(self) -> None:
+        async with self._lock:
+            if time.monotonic() - self._attempted_at < self._min_refresh_interval:
+                return
+            self._attempted_at = time.monotonic()
+            try:
+                async with httpx.AsyncClient(timeout=self._timeout) as client:
+                    response = await client.get(self._url)
+                    response.raise_for_status()
+                    document = response.json()
+                keys = {}
+                for entry in jwt.PyJWKSet.from_dict(document).keys:
+                    keys[entry.key_id or ""] = entry.key
+            except (httpx.HTTPError, ValueError, jwt.PyJWTError) as exc:
+                logger.warning("JWKS fetch from %s failed: %r", self._url, exc)
+                return
+            self._keys = keys
+            self._fetched_at = time.monotonic()

@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from adapters.tokens.jwks import JwksClient, JwksUnavailable
+from application.access import AuthenticationUnavailable, InvalidToken, Principal
+
+_SYMMETRIC = frozenset({"HS256", "HS384", "HS512"})
+_ASYMMETRIC = frozenset({"RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256"})
+
+
+@dataclass(frozen=True, slots=True)
+class JwtSettings:
+    algorithms: Sequence[str]
+    secret: str | None = None
+    public_key: str | None = None
+    jwks: JwksClient | None = None
+    issuer: str | None = None
+    audience: str | None = None
+    leeway: float = 5.0
+
+
+class JwtVerifier:
+    """Verifies JWTs with pinned algorithms: the header's `alg` must be configured, and
+    it picks the key family (a shared secret for HS*, a public key or JWKS otherwise),
+    so `alg: none` or an HS token signed with a public key never verifies."""
+
+    def __init__(self, settings: JwtSettings) -> None:
+        self._settings = settings
+        allowed = set(settings.algorithms)
+        if allowed & _SYMMETRIC and not settings.secret:
+            raise ValueError("HS algorithms need a shared secret")
+        if allowed & _ASYMMETRIC and not (settings.public_key or settings.jwks):
+            raise ValueError("RS/ES algorithms need a public key or a JWKS URL")
+        self._allowed = frozenset(allowed)
+
+    async def verify(self, token: str) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise InvalidToken("The token is malformed.") from None
+        algorithm = header.get("alg")
+        if not isinstance(algorithm, str) or algorithm not in self._allowed:
+            raise InvalidToken("The token's signing algorithm is not accepted.")
+        key = await self._key(algorithm, header.get("kid"))
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=[algorithm],
+                issuer=self._settings.issuer,
+                audience=self._settings.audience,
+                leeway=self._settings.leeway,
+                options={
+                    "require": ["exp"],
+                    "verify_aud": self._settings.audience is not None,
+                    "verify_iss": self._settings.issuer is not None,
+                },
+            )
+        except jwt.ExpiredSignatureError:
+            raise InvalidToken("The token has expired.") from None
+        except jwt.ImmatureSignatureError:
+            raise InvalidToken("The token is not valid yet.") from None
+        except jwt.PyJWTError:
+            raise InvalidToken("The token could not be verified.") from None
+        return Principal(subject=_subject(claims), scopes=_scopes(claims))
+
+    async def _key(self, algorithm: str, kid: object) -> Any:
+        if algorithm in _SYMMETRIC:
+            return self._settings.secret
+        if self._settings.public_key:
+            return self._settings.public_key
+        assert self._settings.jwks is not None
+        try:
+            key = await self._settings.jwks.key(kid if isinstance(kid, str) else None)
+        except JwksUnavailable:
+            raise AuthenticationUnavailable(
+                "The identity provider's keys cannot be fetched."
+            ) from None
+        if key is None:
+            raise InvalidToken("The token was signed with an unknown key.")
+        return key
+
+
+def _subject(claims: dict[str, Any]) -> str:
+    for claim in ("sub", "client_id", "azp"):
+        value = claims.get(claim)
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            return str(value)
+    return ""
+
+
+def _scopes(claims: dict[str, Any]) -> frozenset[str]:
+    scope = claims.get("scope")
+    if isinstance(scope, str):
+        return frozenset(scope.split())
+    scp = claims.get("scp")
+    if isinstance(scp, list):
+        return frozenset(s for s in scp if isinstance(s, str))
+    if isinstance(scp, str):
+        return frozenset(scp.split())
+    return frozenset()
