@@ -123,3 +123,59 @@ def test_sigterm_exits_cleanly(tmp_path: Path) -> None:
             time.sleep(0.1)
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 0
+
+
+def test_dev_mode_prints_a_working_token(tmp_path: Path) -> None:
+    """`make run` serves with --dev: no key configured, so a random secret and a token."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AUTH_")} | {
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'users.db'}"
+    }
+    subprocess.run([BIN / "users-service", "migrate"], env=env, check=True, timeout=60)
+    port = _free_port()
+    out = (tmp_path / "out.txt").open("w+b")
+    process = subprocess.Popen(
+        [BIN / "users-service", "serve", "--port", str(port), "--dev"],
+        env=env,
+        stdout=out,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/livez", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        printed = (tmp_path / "out.txt").read_text()
+        assert "curl -H 'Authorization: Bearer " in printed
+        dev_token = printed.split("Bearer ", 1)[1].split("'", 1)[0]
+        assert httpx.get(f"{base}/users").status_code == 401
+        response = httpx.post(
+            f"{base}/users",
+            json={"email": "dev@example.com", "name": "Dev"},
+            headers=bearer(dev_token),
+        )
+        assert response.status_code == 201
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+        out.close()
+
+
+def test_token_command_mints_verifiable_tokens() -> None:
+    import jwt
+
+    env = {**os.environ, "AUTH_JWT_SECRET": SECRET}
+    result = subprocess.run(
+        [BIN / "users-service", "token", "--scope", "users:read", "--sub", "42", "--ttl", "60"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    claims = jwt.decode(result.stdout.strip(), SECRET, algorithms=["HS256"])
+    assert claims["sub"] == "42"
+    assert claims["scope"] == "users:read"
+    assert 55 <= claims["exp"] - claims["iat"] <= 60
