@@ -77,14 +77,6 @@ def _cursor_secret(settings: Settings) -> bytes:
 
 
 class Container(containers.DeclarativeContainer):
-    wiring_config = containers.WiringConfiguration(
-        modules=[
-            "entrypoints.http.routes.users",
-            "entrypoints.http.routes.health",
-            "entrypoints.http.security",
-        ]
-    )
-
     settings = providers.Singleton(Settings)
     backend = providers.Callable(_backend, settings)
     clock = providers.Singleton(SystemClock)

@@ -17,7 +17,7 @@ class Settings(BaseSettings):
         default="sqlite+aiosqlite:///./var/users.db",
         description="SQLAlchemy URL: postgresql+asyncpg://..., sqlite+aiosqlite:///..., memory://",
     )
-    db_pool_size: int = Field(default=10, ge=1)
+    db_pool_size: int = Field(default=20, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
     db_pool_timeout: float = Field(
         default=3.0, gt=0, description="seconds to wait for a connection"

@@ -17,7 +17,7 @@ SQLITE_READ_ONLY = "users_sqlite_read_only"
 @dataclass(frozen=True, slots=True)
 class EngineOptions:
     url: str
-    pool_size: int = 10
+    pool_size: int = 20
     max_overflow: int = 10
     pool_timeout: float = 3.0
     pool_recycle: int = 1800

@@ -74,7 +74,6 @@ def create_app(container: Container | None = None) -> FastAPI:
         generate_unique_id_function=lambda route: route.name,
     )
     app.state.container = container
-    container.wire()
     app.include_router(users.router)
     app.include_router(health.router)
     install_problem_handlers(app)

@@ -2,11 +2,11 @@
 
 from typing import Annotated
 
-from dependency_injector.wiring import Provide, inject
 from fastapi import Depends, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from application.access import TRUSTED, InvalidToken, Principal, TokenVerifier
+from entrypoints.http.dependencies import provided
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -30,10 +30,9 @@ class Authenticator:
         return await self._verifier.verify(token)
 
 
-@inject
 async def current_principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
-    authenticate: Annotated[Authenticator, Depends(Provide["authenticator"])],
+    authenticate: Annotated[Authenticator, provided("authenticator")],
 ) -> Principal:
     return await authenticate(credentials.credentials if credentials else None)
 

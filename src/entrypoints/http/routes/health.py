@@ -4,13 +4,14 @@ import asyncio
 import logging
 from typing import Annotated, Any
 
-from dependency_injector.wiring import Provide, inject
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 
+from entrypoints.http.dependencies import provided
 from entrypoints.http.lifecycle import Lifecycle, ReadinessProbe
 from entrypoints.http.openapi import problems
 from entrypoints.http.problems import SERVICE_UNAVAILABLE, problem_response
 from entrypoints.http.representation import json_response
+from entrypoints.settings import Settings
 
 router = APIRouter(tags=["health"])
 logger = logging.getLogger("users_service.health")
@@ -31,17 +32,16 @@ async def livez() -> Response:
     summary="The database answers and the service is not shutting down",
     responses=_OK | problems(503),
 )
-@inject
 async def readyz(
     request: Request,
-    probe: Annotated[ReadinessProbe, Depends(Provide["readiness_probe"])],
-    lifecycle: Annotated[Lifecycle, Depends(Provide["lifecycle"])],
-    probe_timeout: Annotated[float, Depends(Provide["settings.provided.readiness_timeout"])],
+    probe: Annotated[ReadinessProbe, provided("readiness_probe")],
+    lifecycle: Annotated[Lifecycle, provided("lifecycle")],
+    settings: Annotated[Settings, provided("settings")],
 ) -> Response:
     if lifecycle.draining:
         return _not_ready(request, "The service is shutting down.")
     try:
-        await asyncio.wait_for(probe(), probe_timeout)
+        await asyncio.wait_for(probe(), settings.readiness_timeout)
     except Exception as exc:
         logger.warning("readiness probe failed: %r", exc)
         return _not_ready(request, "The database does not answer.")

@@ -4,7 +4,6 @@ raised, never caught here (the problem table answers them)."""
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-from dependency_injector.wiring import Provide, inject
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from pydantic import AfterValidator, StringConstraints
 
@@ -18,6 +17,7 @@ from domain.errors import InvalidValue
 from domain.user import User
 from domain.values import MAX_EMAIL_LENGTH, Email
 from entrypoints.http.cursors import CursorCodec
+from entrypoints.http.dependencies import provided
 from entrypoints.http.idempotency import IdempotencyKey, IdempotentRequests
 from entrypoints.http.openapi import AUTHENTICATED, problems
 from entrypoints.http.preconditions import expected_versions, none_match
@@ -49,7 +49,7 @@ EmailFilter = Annotated[
 ]
 
 
-def require_json(request: Request) -> None:
+async def require_json(request: Request) -> None:
     """Bodies must be JSON (application/json or any +json type such as merge-patch)."""
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type != "application/json" and not (
@@ -76,13 +76,12 @@ _JSON_BODY = [Depends(require_json)]
     dependencies=_JSON_BODY,
 )
 @router.post("/users/", status_code=201, include_in_schema=False, dependencies=_JSON_BODY)
-@inject
 async def create_user(
     request: Request,
     actor: Actor,
     body: UserCreate,
-    register: Annotated[RegisterUsers, Depends(Provide["register_users"])],
-    idempotent: Annotated[IdempotentRequests, Depends(Provide["idempotent_requests"])],
+    register: Annotated[RegisterUsers, provided("register_users")],
+    idempotent: Annotated[IdempotentRequests, provided("idempotent_requests")],
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     async def execute(claim: IdempotencyClaim | None) -> list[User]:
@@ -104,13 +103,12 @@ async def create_user(
     responses=problems(400, 409, 413, 415, 422, *AUTHENTICATED),
     dependencies=_JSON_BODY,
 )
-@inject
 async def create_users_batch(
     request: Request,
     actor: Actor,
     body: BatchCreate,
-    register: Annotated[RegisterUsers, Depends(Provide["register_users"])],
-    idempotent: Annotated[IdempotentRequests, Depends(Provide["idempotent_requests"])],
+    register: Annotated[RegisterUsers, provided("register_users")],
+    idempotent: Annotated[IdempotentRequests, provided("idempotent_requests")],
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     items = [UserInput(u.email, u.name) for u in body.users]
@@ -132,11 +130,10 @@ async def create_users_batch(
     responses=_NOT_MODIFIED | problems(404, 422, *AUTHENTICATED),
 )
 @router.get("/users/{user_id}/", include_in_schema=False)
-@inject
 async def get_user(
     actor: Actor,
     user_id: UserId,
-    get: Annotated[GetUser, Depends(Provide["get_user"])],
+    get: Annotated[GetUser, provided("get_user")],
     if_none_match: IfNoneMatch = None,
 ) -> Response:
     user = await get(actor, user_id)
@@ -153,12 +150,11 @@ async def get_user(
     responses=problems(400, 422, *AUTHENTICATED),
 )
 @router.get("/users/", include_in_schema=False)
-@inject
 async def list_users(
     request: Request,
     actor: Actor,
-    list_page: Annotated[ListUsers, Depends(Provide["list_users"])],
-    cursors: Annotated[CursorCodec, Depends(Provide["cursor_codec"])],
+    list_page: Annotated[ListUsers, provided("list_users")],
+    cursors: Annotated[CursorCodec, provided("cursor_codec")],
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size")] = 50,
     cursor: Annotated[
         str | None, Query(max_length=200, description="`next_cursor` of the previous page")
@@ -196,12 +192,11 @@ async def list_users(
     dependencies=_JSON_BODY,
 )
 @router.patch("/users/{user_id}/", include_in_schema=False, dependencies=_JSON_BODY)
-@inject
 async def update_user(
     actor: Actor,
     user_id: UserId,
     body: UserPatch,
-    update: Annotated[UpdateUser, Depends(Provide["update_user"])],
+    update: Annotated[UpdateUser, provided("update_user")],
     if_match: IfMatch = None,
 ) -> Response:
     user = await update(
@@ -223,11 +218,10 @@ async def update_user(
     responses=problems(404, 412, 422, *AUTHENTICATED),
 )
 @router.delete("/users/{user_id}/", status_code=204, include_in_schema=False)
-@inject
 async def delete_user(
     actor: Actor,
     user_id: UserId,
-    delete: Annotated[DeleteUser, Depends(Provide["delete_user"])],
+    delete: Annotated[DeleteUser, provided("delete_user")],
     if_match: IfMatch = None,
 ) -> Response:
     await delete(actor, user_id, expected_versions=expected_versions(if_match))
