@@ -24,7 +24,7 @@ def upgrade() -> None:
         sa.Column("fingerprint", sa.String(64), nullable=False),
         sa.Column("status", sa.Integer(), nullable=True),
         sa.Column("body", sa.LargeBinary(), nullable=True),
-        sa.Column("headers", sa.JSON(), nullable=True),
+        sa.Column("headers", sa.Text(), nullable=True),
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("scope", "key", name="pk_idempotency_keys"),

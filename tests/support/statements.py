@@ -1,7 +1,13 @@
-"""Counts the SQL statements an engine runs, to prove there is no N+1."""
+"""Counts the SQL statements an engine runs, to prove there is no N+1.
+
+SQLite statements go through SQLAlchemy's cursor events; PostgreSQL statements run on
+the asyncpg connection itself, so they are seen by asyncpg's query logger, attached to
+each connection the pool lends while counting.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -10,6 +16,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 _DATA_VERBS = ("SELECT", "INSERT", "UPDATE", "DELETE", "WITH")
+_OUR_TABLES = re.compile(r"\b(users|idempotency_keys)\b")
 
 
 class StatementLog:
@@ -18,19 +25,42 @@ class StatementLog:
 
     @property
     def data_statements(self) -> list[str]:
-        """Statements that touch rows (transaction control is left out)."""
-        return [s for s in self.statements if s.lstrip().upper().startswith(_DATA_VERBS)]
+        """Statements on our tables. Transaction control is left out, and so is asyncpg's
+        one-off type introspection (once per connection and type, on pg_catalog)."""
+        return [
+            s
+            for s in self.statements
+            if s.lstrip().upper().startswith(_DATA_VERBS) and _OUR_TABLES.search(s)
+        ]
 
 
 @contextmanager
 def count_statements(engine: AsyncEngine) -> Iterator[StatementLog]:
     log = StatementLog()
+    sync_engine = engine.sync_engine
 
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         log.statements.append(statement)
 
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    def log_query(query: Any) -> None:
+        log.statements.append(query.query)
+
+    def on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        driver = getattr(dbapi_connection, "driver_connection", None)
+        if hasattr(driver, "add_query_logger"):
+            driver.add_query_logger(log_query)
+
+    def on_checkin(dbapi_connection: Any, _record: Any) -> None:
+        driver = getattr(dbapi_connection, "driver_connection", None)
+        if hasattr(driver, "remove_query_logger"):
+            driver.remove_query_logger(log_query)
+
+    event.listen(sync_engine, "before_cursor_execute", record)
+    event.listen(sync_engine.pool, "checkout", on_checkout)
+    event.listen(sync_engine.pool, "checkin", on_checkin)
     try:
         yield log
     finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
+        event.remove(sync_engine, "before_cursor_execute", record)
+        event.remove(sync_engine.pool, "checkout", on_checkout)
+        event.remove(sync_engine.pool, "checkin", on_checkin)

@@ -13,6 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 # Execution option naming a SQLite read: it takes a plain BEGIN, not BEGIN IMMEDIATE.
 SQLITE_READ_ONLY = "users_sqlite_read_only"
 
+# Seconds the client waits past the server's statement_timeout before giving up.
+COMMAND_TIMEOUT_MARGIN = 1.0
+
 
 @dataclass(frozen=True, slots=True)
 class EngineOptions:
@@ -46,6 +49,10 @@ def _postgresql_engine(url: URL, options: EngineOptions) -> AsyncEngine:
         echo=options.echo,
         connect_args={
             "timeout": options.connect_timeout,
+            # Client-side bound on every statement: when the server goes silent (network
+            # partition, frozen host) its statement_timeout never answers, and without
+            # this a request would wait forever. A live server answers first.
+            "command_timeout": options.statement_timeout + COMMAND_TIMEOUT_MARGIN,
             "server_settings": {
                 "application_name": "users-service",
                 "statement_timeout": str(int(options.statement_timeout * 1000)),

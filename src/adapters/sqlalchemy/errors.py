@@ -1,11 +1,14 @@
-"""Translation of driver failures into the application's `StorageUnavailable`."""
+"""Driver failures, translated: "unavailable" becomes the application's
+`StorageUnavailable`, a unique-index violation on the email key is recognised."""
 
 from __future__ import annotations
 
 import asyncio
 
+import asyncpg
 from sqlalchemy import exc as sa_exc
 
+from adapters.sqlalchemy.tables import EMAIL_KEY_INDEX
 from application.errors import StorageUnavailable
 
 # SQLSTATE classes that mean "try again later", not "your request is wrong":
@@ -17,25 +20,45 @@ _TRANSIENT_SQLSTATE_PREFIXES = ("08", "40", "53", "57", "55P03")
 
 def is_transient(error: BaseException) -> bool:
     """True when `error` means the database is unreachable, overloaded or timed out."""
-    if isinstance(error, sa_exc.TimeoutError | OSError | asyncio.TimeoutError):
+    if isinstance(
+        error,
+        sa_exc.TimeoutError | OSError | asyncio.TimeoutError | asyncpg.exceptions.InterfaceError,
+    ):
         return True
     if isinstance(error, sa_exc.DBAPIError):
         if error.connection_invalidated:
             return True
         if isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError):
             return True
-        sqlstate = _sqlstate(error)
-        return sqlstate is not None and sqlstate.startswith(_TRANSIENT_SQLSTATE_PREFIXES)
+    sqlstate = _sqlstate(error)
+    return sqlstate is not None and sqlstate.startswith(_TRANSIENT_SQLSTATE_PREFIXES)
+
+
+def is_unique_violation(error: BaseException) -> bool:
+    """True when `error` is a violation of the unique email index."""
+    for cause in _chain(error):
+        if getattr(cause, "constraint_name", None) == EMAIL_KEY_INDEX:
+            return True
+        if isinstance(cause, sa_exc.IntegrityError) and EMAIL_KEY_INDEX in str(cause.orig):
+            return True
     return False
 
 
-def _sqlstate(error: sa_exc.DBAPIError) -> str | None:
-    cause: BaseException | None = error.orig
-    while cause is not None:
+def _chain(error: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and len(chain) < 8:
+        chain.append(current)
+        orig = getattr(current, "orig", None)
+        current = orig if isinstance(orig, BaseException) else current.__cause__
+    return chain
+
+
+def _sqlstate(error: BaseException) -> str | None:
+    for cause in _chain(error):
         state = getattr(cause, "sqlstate", None)
         if isinstance(state, str):
             return state
-        cause = cause.__cause__
     return None
 
 

@@ -2,53 +2,38 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, delete, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
+import orjson
 
-from adapters.sqlalchemy.tables import idempotency_keys as table
+from adapters.sqlalchemy import statements
+from adapters.sqlalchemy.executors import Executor
 from application.idempotency import IdempotencyRecord, StoredResponse
-
-_COLUMNS = (
-    table.c.fingerprint,
-    table.c.status,
-    table.c.body,
-    table.c.headers,
-    table.c.started_at,
-    table.c.expires_at,
-)
 
 
 class SqlAlchemyIdempotencyRepository:
-    def __init__(self, connection: AsyncConnection) -> None:
-        self._connection = connection
-        dialect_insert = (
-            postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-        )
-        self._insert = dialect_insert(table).on_conflict_do_nothing().returning(table.c.key)
+    def __init__(self, executor: Executor) -> None:
+        self._run = executor
+        self._claim = statements.claim_key(executor.dialect_name)
 
     async def claim(
         self, scope: str, key: str, fingerprint: str, now: datetime, expires_at: datetime
     ) -> bool:
         values = {
-            "scope": scope,
-            "key": key,
-            "fingerprint": fingerprint,
-            "started_at": now,
-            "expires_at": expires_at,
+            "k_scope": scope,
+            "k_key": key,
+            "new_fingerprint": fingerprint,
+            "now": now,
+            "new_expires_at": expires_at,
         }
-        result = await self._connection.execute(self._insert, values)
-        return result.first() is not None
+        return bool(await self._run.rows(self._claim, values))
 
     async def find(self, scope: str, key: str) -> IdempotencyRecord | None:
-        statement = select(*_COLUMNS).where(table.c.scope == scope, table.c.key == key)
-        row = (await self._connection.execute(statement)).first()
-        if row is None:
+        rows = await self._run.rows(statements.FIND_KEY, {"k_scope": scope, "k_key": key})
+        if not rows:
             return None
-        fingerprint, status, body, headers, started_at, expires_at = row
+        fingerprint, status, body, headers, started_at, expires_at = rows[0]
         response = None
         if status is not None:
-            pairs = tuple((str(name), str(value)) for name, value in headers or ())
+            pairs = tuple((str(name), str(value)) for name, value in orjson.loads(headers or "[]"))
             response = StoredResponse(status, bytes(body or b""), pairs)
         return IdempotencyRecord(fingerprint, response, started_at, expires_at)
 
@@ -61,46 +46,28 @@ class SqlAlchemyIdempotencyRepository:
         expires_at: datetime,
         stale_before: datetime,
     ) -> bool:
-        statement = (
-            update(table)
-            .where(
-                table.c.scope == scope,
-                table.c.key == key,
-                or_(
-                    table.c.expires_at <= now,
-                    and_(table.c.status.is_(None), table.c.started_at < stale_before),
-                ),
-            )
-            .values(
-                fingerprint=fingerprint,
-                status=None,
-                body=None,
-                headers=None,
-                started_at=now,
-                expires_at=expires_at,
-            )
-        )
-        result = await self._connection.execute(statement)
-        return bool(result.rowcount)
+        params = {
+            "k_scope": scope,
+            "k_key": key,
+            "new_fingerprint": fingerprint,
+            "now": now,
+            "new_expires_at": expires_at,
+            "stale_before": stale_before,
+        }
+        return await self._run.rowcount(statements.RESTART_KEY, params) > 0
 
     async def complete(self, scope: str, key: str, response: StoredResponse) -> None:
-        statement = (
-            update(table)
-            .where(table.c.scope == scope, table.c.key == key)
-            .values(
-                status=response.status,
-                body=response.body,
-                headers=[list(pair) for pair in response.headers],
-            )
-        )
-        await self._connection.execute(statement)
+        params = {
+            "k_scope": scope,
+            "k_key": key,
+            "new_status": response.status,
+            "new_body": response.body,
+            "new_headers": orjson.dumps(response.headers).decode(),
+        }
+        await self._run.rowcount(statements.COMPLETE_KEY, params)
 
     async def release(self, scope: str, key: str) -> None:
-        statement = delete(table).where(
-            table.c.scope == scope, table.c.key == key, table.c.status.is_(None)
-        )
-        await self._connection.execute(statement)
+        await self._run.rowcount(statements.RELEASE_KEY, {"k_scope": scope, "k_key": key})
 
     async def purge(self, now: datetime) -> int:
-        result = await self._connection.execute(delete(table).where(table.c.expires_at <= now))
-        return int(result.rowcount)
+        return await self._run.rowcount(statements.PURGE_KEYS, {"now": now})

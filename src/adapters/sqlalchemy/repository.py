@@ -5,39 +5,16 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, bindparam, delete, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql.elements import ColumnElement
-
-from adapters.sqlalchemy.tables import EMAIL_KEY_INDEX, users
+from adapters.sqlalchemy import statements
+from adapters.sqlalchemy.errors import is_unique_violation
+from adapters.sqlalchemy.executors import Executor, Row
 from application.repository import PageQuery
 from domain.errors import EmailAlreadyRegistered, EmailConflict
 from domain.user import NewUser, User, UserChanges
 from domain.values import Email, Name
 
-# Statements are built once; SQLAlchemy caches their compiled form.
-_COLUMNS = (
-    users.c.id,
-    users.c.email,
-    users.c.name,
-    users.c.created_at,
-    users.c.updated_at,
-    users.c.version,
-)
-_GET = select(*_COLUMNS).where(users.c.id == bindparam("id"))
 
-
-def _insert_ignoring_conflicts(dialect_name: str) -> Insert:
-    dialect_insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
-    return dialect_insert(users).on_conflict_do_nothing().returning(*_COLUMNS)
-
-
-_INSERTS = {name: _insert_ignoring_conflicts(name) for name in ("postgresql", "sqlite")}
-
-
-def _to_user(row: Sequence[Any]) -> User:
+def _to_user(row: Row) -> User:
     # Rows come from our own table: their values passed validation on the way in.
     return User(
         id=row[0],
@@ -50,54 +27,61 @@ def _to_user(row: Sequence[Any]) -> User:
 
 
 class SqlAlchemyUserRepository:
-    """Users over one `AsyncConnection` whose transaction the unit of work owns."""
+    """Users through an executor bound to the unit of work's connection and transaction."""
 
-    def __init__(self, connection: AsyncConnection) -> None:
-        self._connection = connection
-        self._insert = _INSERTS[connection.dialect.name]
+    def __init__(self, executor: Executor) -> None:
+        self._run = executor
+        self._dialect = executor.dialect_name
 
     async def get(self, user_id: int) -> User | None:
-        result = await self._connection.execute(_GET, {"id": user_id})
-        row = result.first()
-        return _to_user(row) if row is not None else None
+        rows = await self._run.rows(statements.GET_USER, {"id": user_id})
+        return _to_user(rows[0]) if rows else None
 
     async def page(self, query: PageQuery) -> Sequence[User]:
-        statement = select(*_COLUMNS)
+        statement = statements.user_page(
+            self._dialect,
+            descending=query.descending,
+            after=query.after_id is not None,
+            by_email=query.email_key is not None,
+            by_ids=query.ids is not None,
+        )
+        params: dict[str, Any] = {"limit": query.limit}
         if query.after_id is not None:
-            after = bindparam("after", query.after_id, type_=users.c.id.type)
-            statement = statement.where(
-                users.c.id < after if query.descending else users.c.id > after
-            )
+            params["after"] = query.after_id
         if query.email_key is not None:
-            statement = statement.where(func.lower(users.c.email) == query.email_key)
+            params["email_key"] = query.email_key
         if query.ids is not None:
-            statement = statement.where(users.c.id.in_(query.ids))
-        order = users.c.id.desc() if query.descending else users.c.id.asc()
-        statement = statement.order_by(order).limit(query.limit)
-        result = await self._connection.execute(statement)
-        return [_to_user(row) for row in result]
+            params["ids"] = list(query.ids)
+        return [_to_user(row) for row in await self._run.rows(statement, params)]
 
     async def insert_new(self, new_users: Sequence[NewUser], now: datetime) -> list[User | None]:
-        params = [
-            {
-                "email": new.email.value,
-                "name": new.name.value,
-                "created_at": now,
-                "updated_at": now,
-                "version": 1,
+        statement = statements.insert_users(self._dialect)
+        if self._dialect == statements.POSTGRESQL:
+            params: Any = {
+                "emails": [new.email.value for new in new_users],
+                "names": [new.name.value for new in new_users],
+                "now": now,
             }
-            for new in new_users
-        ]
-        # A list of parameter sets runs as one multi-row INSERT per chunk
-        # ("insertmanyvalues"); conflicting rows are skipped, not raised.
-        result = await self._connection.execute(self._insert, params)
-        # Returned rows are matched back by the exact email text, which is unique among
-        # inserted rows; the first of several items with one email is the one stored.
+        else:
+            params = [
+                {
+                    "email": new.email.value,
+                    "name": new.name.value,
+                    "created_at": now,
+                    "updated_at": now,
+                    "version": 1,
+                }
+                for new in new_users
+            ]
+        rows = await self._run.rows(statement, params)
+        # Conflicting rows were skipped, not raised. Returned rows are matched back by
+        # their exact email text (unique among inserted rows); of several items with one
+        # email, the first is the one stored.
         positions: defaultdict[str, list[int]] = defaultdict(list)
         for index, new in enumerate(new_users):
             positions[new.email.value].append(index)
         stored: list[User | None] = [None] * len(new_users)
-        for row in result:
+        for row in rows:
             stored[positions[row[1]].pop(0)] = _to_user(row)
         return stored
 
@@ -108,30 +92,30 @@ class SqlAlchemyUserRepository:
         now: datetime,
         expected_versions: Collection[int] | None = None,
     ) -> User | None:
-        values: dict[str, Any] = {"updated_at": now, "version": users.c.version + 1}
-        differs: list[ColumnElement[bool]] = []
+        statement = statements.update_user(
+            self._dialect,
+            email=changes.email is not None,
+            name=changes.name is not None,
+            guarded=expected_versions is not None,
+        )
+        params: dict[str, Any] = {"user_id": user_id, "now": now}
         if changes.email is not None:
-            values["email"] = changes.email.value
-            differs.append(users.c.email != changes.email.value)
+            params["new_email"] = changes.email.value
         if changes.name is not None:
-            values["name"] = changes.name.value
-            differs.append(users.c.name != changes.name.value)
-        statement = update(users).where(users.c.id == user_id, or_(*differs))
+            params["new_name"] = changes.name.value
         if expected_versions is not None:
-            statement = statement.where(users.c.version.in_(list(expected_versions)))
-        statement = statement.values(values).returning(*_COLUMNS)
+            params["versions"] = list(expected_versions)
         try:
-            result = await self._connection.execute(statement)
-        except IntegrityError as exc:
-            if changes.email is not None and EMAIL_KEY_INDEX in str(exc.orig):
+            rows = await self._run.rows(statement, params)
+        except Exception as exc:
+            if changes.email is not None and is_unique_violation(exc):
                 raise EmailAlreadyRegistered([EmailConflict(0, changes.email.value)]) from exc
             raise
-        row = result.first()
-        return _to_user(row) if row is not None else None
+        return _to_user(rows[0]) if rows else None
 
     async def delete(self, user_id: int, expected_versions: Collection[int] | None = None) -> bool:
-        statement = delete(users).where(users.c.id == user_id)
+        statement = statements.delete_user(self._dialect, guarded=expected_versions is not None)
+        params: dict[str, Any] = {"user_id": user_id}
         if expected_versions is not None:
-            statement = statement.where(users.c.version.in_(list(expected_versions)))
-        result = await self._connection.execute(statement)
-        return bool(result.rowcount)
+            params["versions"] = list(expected_versions)
+        return await self._run.rowcount(statement, params) > 0

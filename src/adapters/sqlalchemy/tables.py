@@ -15,10 +15,11 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     func,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.types import JSON, TypeDecorator
+from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -78,7 +79,7 @@ idempotency_keys = Table(
     Column("fingerprint", String(64), nullable=False),
     Column("status", Integer, nullable=True),
     Column("body", LargeBinary, nullable=True),
-    Column("headers", JSON, nullable=True),
+    Column("headers", Text, nullable=True),  # JSON text: [[name, value], ...]
     Column("started_at", UTCDateTime(), nullable=False),
     Column("expires_at", UTCDateTime(), nullable=False),
 )

@@ -2,56 +2,125 @@ from __future__ import annotations
 
 import asyncio
 from types import TracebackType
-from typing import Self
+from typing import Any, Protocol, Self
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.pool import PoolProxiedConnection
+from sqlalchemy.util import greenlet_spawn
 
 from adapters.sqlalchemy.engine import SQLITE_READ_ONLY
 from adapters.sqlalchemy.errors import is_transient, unavailable
+from adapters.sqlalchemy.executors import ConnectionExecutor, DriverExecutor, Executor
 from adapters.sqlalchemy.idempotency import SqlAlchemyIdempotencyRepository
 from adapters.sqlalchemy.repository import SqlAlchemyUserRepository
 
 
-class SqlAlchemyUnitOfWork:
-    """One pooled connection and its transaction.
+class _Session(Protocol):
+    executor: Executor
 
-    A read-only unit of work on PostgreSQL runs in autocommit mode: a single SELECT
-    needs no BEGIN/ROLLBACK round trips. Driver failures that mean "unavailable"
-    leave as `StorageUnavailable`.
+    async def commit(self) -> None: ...
+
+    async def close(self, failed: bool) -> None: ...
+
+
+class _DriverSession:
+    """PostgreSQL: a connection lent by SQLAlchemy's pool, driven through asyncpg.
+
+    A read-only session opens no transaction (the driver autocommits a lone SELECT);
+    a writer opens one and rolls it back unless committed. A connection whose state is
+    in doubt (a failure or a cancellation mid-statement) is discarded, not pooled.
     """
+
+    def __init__(self, pooled: PoolProxiedConnection, engine: AsyncEngine) -> None:
+        self._pooled = pooled
+        self._driver: Any = pooled.driver_connection
+        self._transaction: Any = None
+        self.executor: Executor = DriverExecutor(self._driver, engine.dialect)
+
+    async def begin(self) -> None:
+        self._transaction = self._driver.transaction()
+        await self._transaction.start()
+
+    async def commit(self) -> None:
+        transaction, self._transaction = self._transaction, None
+        if transaction is not None:
+            await transaction.commit()
+
+    async def close(self, failed: bool) -> None:
+        transaction, self._transaction = self._transaction, None
+        try:
+            if transaction is not None and not self._driver.is_closed():
+                await transaction.rollback()
+        except Exception:
+            failed = True
+        if failed or self._driver.is_in_transaction():
+            self._pooled.invalidate()
+        await greenlet_spawn(self._pooled.close)
+
+
+class _ConnectionSession:
+    """Any dialect (SQLite here): a SQLAlchemy `AsyncConnection` and its transaction."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+        self.executor: Executor = ConnectionExecutor(connection)
+
+    async def commit(self) -> None:
+        await self._connection.commit()
+
+    async def close(self, failed: bool) -> None:
+        try:
+            await self._connection.close()  # rolls back whatever was not committed
+        except Exception as exc:  # a dead connection is discarded by the pool anyway
+            if not is_transient(exc):
+                raise
+
+
+async def _open(engine: AsyncEngine, read_only: bool) -> _Session:
+    if engine.dialect.name == "postgresql":
+        session = _DriverSession(await engine.raw_connection(), engine)
+        if not read_only:
+            try:
+                await session.begin()
+            except BaseException:
+                await session.close(failed=True)
+                raise
+        return session
+    connection = await engine.connect()
+    if read_only:
+        await connection.execution_options(**{SQLITE_READ_ONLY: True})
+    return _ConnectionSession(connection)
+
+
+class SqlAlchemyUnitOfWork:
+    """One pooled connection and its transaction; driver failures that mean
+    "unavailable" leave as `StorageUnavailable`."""
 
     def __init__(self, engine: AsyncEngine, *, read_only: bool = False) -> None:
         self._engine = engine
         self._read_only = read_only
-        self._connection: AsyncConnection | None = None
-        self._users: SqlAlchemyUserRepository | None = None
+        self._session: _Session | None = None
 
     @property
     def users(self) -> SqlAlchemyUserRepository:
-        if self._users is None:
-            raise RuntimeError("the unit of work is not open: use `async with`")
-        return self._users
+        return SqlAlchemyUserRepository(self._open_session().executor)
 
     @property
     def idempotency(self) -> SqlAlchemyIdempotencyRepository:
-        if self._connection is None:
+        return SqlAlchemyIdempotencyRepository(self._open_session().executor)
+
+    def _open_session(self) -> _Session:
+        if self._session is None:
             raise RuntimeError("the unit of work is not open: use `async with`")
-        return SqlAlchemyIdempotencyRepository(self._connection)
+        return self._session
 
     async def __aenter__(self) -> Self:
         try:
-            connection = await self._engine.connect()
-            if self._read_only:
-                if connection.dialect.name == "sqlite":
-                    await connection.execution_options(**{SQLITE_READ_ONLY: True})
-                else:
-                    await connection.execution_options(isolation_level="AUTOCOMMIT")
+            self._session = await _open(self._engine, self._read_only)
         except Exception as exc:
             if is_transient(exc):
                 raise unavailable(exc) from exc
             raise
-        self._connection = connection
-        self._users = SqlAlchemyUserRepository(connection)
         return self
 
     async def __aexit__(
@@ -60,26 +129,18 @@ class SqlAlchemyUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        connection, self._connection, self._users = self._connection, None, None
-        if connection is not None:
-            # Closing returns the connection to the pool, rolling back whatever was not
-            # committed. Shielded so that a cancelled request cannot leak a connection.
-            await asyncio.shield(_close_quietly(connection))
+        session, self._session = self._session, None
+        if session is not None:
+            # Shielded: a cancelled request must still return (or discard) its connection.
+            failed = exc is not None and (
+                is_transient(exc) or isinstance(exc, asyncio.CancelledError)
+            )
+            await asyncio.shield(session.close(failed))
         if exc is not None and is_transient(exc):
             raise unavailable(exc) from exc
 
     async def commit(self) -> None:
-        if self._connection is None:
-            raise RuntimeError("commit outside the unit of work")
-        await self._connection.commit()
-
-
-async def _close_quietly(connection: AsyncConnection) -> None:
-    try:
-        await connection.close()
-    except Exception as exc:  # a dead connection is discarded by the pool anyway
-        if not is_transient(exc):
-            raise
+        await self._open_session().commit()
 
 
 class SqlAlchemyUnitOfWorkFactory:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,10 +29,18 @@ class JwtSettings:
 class JwtVerifier:
     """Verifies JWTs with pinned algorithms: the header's `alg` must be configured, and
     it picks the key family (a shared secret for HS*, a public key or JWKS otherwise),
-    so `alg: none` or an HS token signed with a public key never verifies."""
+    so `alg: none` or an HS token signed with a public key never verifies.
+
+    A verified token is remembered (bounded, least recently used first out) until its
+    `exp`: a client reuses one token for many requests, and checking a signature costs
+    more than the rest of a short read. Time bounds are checked again on every use.
+    """
+
+    CACHE_SIZE = 4096
 
     def __init__(self, settings: JwtSettings) -> None:
         self._settings = settings
+        self._verified: OrderedDict[str, tuple[Principal, float, float]] = OrderedDict()
         allowed = set(settings.algorithms)
         if allowed & _SYMMETRIC and not settings.secret:
             raise ValueError("HS algorithms need a shared secret")
@@ -39,6 +49,22 @@ class JwtVerifier:
         self._allowed = frozenset(allowed)
 
     async def verify(self, token: str) -> Principal:
+        remembered = self._verified.get(token)
+        if remembered is not None:
+            principal, not_before, expires = remembered
+            now = time.time()
+            leeway = self._settings.leeway
+            if not_before - leeway <= now < expires + leeway:
+                self._verified.move_to_end(token)
+                return principal
+            del self._verified[token]
+        principal, not_before, expires = await self._verify(token)
+        self._verified[token] = (principal, not_before, expires)
+        if len(self._verified) > self.CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return principal
+
+    async def _verify(self, token: str) -> tuple[Principal, float, float]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -67,7 +93,8 @@ class JwtVerifier:
             raise InvalidToken("The token is not valid yet.") from None
         except jwt.PyJWTError:
             raise InvalidToken("The token could not be verified.") from None
-        return Principal(subject=_subject(claims), scopes=_scopes(claims))
+        principal = Principal(subject=_subject(claims), scopes=_scopes(claims))
+        return principal, _number(claims.get("nbf"), float("-inf")), float(claims["exp"])
 
     async def _key(self, algorithm: str, kid: object) -> Any:
         if algorithm in _SYMMETRIC:
@@ -84,6 +111,12 @@ class JwtVerifier:
         if key is None:
             raise InvalidToken("The token was signed with an unknown key.")
         return key
+
+
+def _number(value: object, default: float) -> float:
+    return (
+        float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
+    )
 
 
 def _subject(claims: dict[str, Any]) -> str:
