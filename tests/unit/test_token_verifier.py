@@ -6,7 +6,7 @@ import pytest
 
 from adapters.tokens import verifier as verifier_module
 from adapters.tokens.verifier import JwtSettings, JwtVerifier
-from application.access import InvalidToken
+from application.access import InvalidToken, Principal
 from tests.support.tokens import SECRET, token
 
 
@@ -21,16 +21,31 @@ async def test_scopes_and_subject(verifier: JwtVerifier) -> None:
     assert principal.scopes == frozenset({"users:read", "users:write"})
 
 
-async def test_remembered_token_still_expires(
+async def test_remembered_token_is_checked_again_after_exp(
     verifier: JwtVerifier, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    checks = 0
+    real_verify = verifier._verify
+
+    async def counting(raw: str) -> tuple[Principal, float, float]:
+        nonlocal checks
+        checks += 1
+        return await real_verify(raw)
+
+    monkeypatch.setattr(verifier, "_verify", counting)
     good = token(ttl=60)
     await verifier.verify(good)
-    await verifier.verify(good)  # from memory
-    later = time.time() + 60 + 6
+    await verifier.verify(good)
+    assert checks == 1  # the second use came from memory
+    later = time.time() + 60 + 6  # past exp and the leeway
     monkeypatch.setattr(verifier_module.time, "time", lambda: later)
-    with pytest.raises(InvalidToken):
-        await verifier.verify(good)
+    await verifier.verify(good)
+    assert checks == 2  # memory no longer vouches for it: the signature and exp are checked
+
+
+async def test_expired_token_is_refused(verifier: JwtVerifier) -> None:
+    with pytest.raises(InvalidToken, match="expired"):
+        await verifier.verify(token(ttl=-60))
 
 
 async def test_memory_is_bounded(verifier: JwtVerifier, monkeypatch: pytest.MonkeyPatch) -> None:
