@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import httpx
 import pytest
@@ -26,38 +27,39 @@ def _free_port() -> int:
         return port
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    workdir = tmp_path_factory.mktemp("e2e")
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'var' / 'users.db'}",
-        "LOG_LEVEL": "INFO",
-        "AUTH_JWT_SECRET": SECRET,
-    }
+def _environment(workdir: Path, **extra: str) -> dict[str, str]:
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("AUTH_")}
+    return (
+        inherited | {"DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'var' / 'users.db'}"} | extra
+    )
+
+
+def _start(
+    env: dict[str, str], *args: str, output: IO[bytes] | int
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Migrate (as `make run` does), serve on a free port, wait until it answers."""
     subprocess.run([BIN / "users-service", "migrate"], env=env, check=True, timeout=60)
     port = _free_port()
-    log = (workdir / "server.log").open("wb")
     process = subprocess.Popen(
-        [BIN / "users-service", "serve", "--port", str(port)],
+        [BIN / "users-service", "serve", "--port", str(port), *args],
         env=env,
-        stdout=log,
+        stdout=output,
         stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and process.poll() is None:
         try:
             if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                break
+                return process, base
         except httpx.TransportError:
             time.sleep(0.1)
-    else:
-        process.kill()
-        process.wait()
-        log.close()
-        pytest.fail(f"server did not become ready:\n{(workdir / 'server.log').read_text()}")
-    yield base
+    process.kill()
+    process.wait()
+    pytest.fail("the server did not become ready")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
     process.send_signal(signal.SIGTERM)
     try:
         assert process.wait(timeout=30) == 0
@@ -65,7 +67,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         if process.poll() is None:
             process.kill()
             process.wait()
-        log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    workdir = tmp_path_factory.mktemp("e2e")
+    env = _environment(workdir, LOG_LEVEL="INFO", AUTH_JWT_SECRET=SECRET)
+    with (workdir / "server.log").open("wb") as log:
+        process, base = _start(env, output=log)
+        yield base
+        _stop(process)
 
 
 def test_crud_and_batch_over_http(server: str) -> None:
@@ -101,75 +112,35 @@ def test_crud_and_batch_over_http(server: str) -> None:
 
 
 def test_sigterm_exits_cleanly(tmp_path: Path) -> None:
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'users.db'}",
-        "AUTH_JWT_SECRET": SECRET,
-    }
-    subprocess.run([BIN / "users-service", "migrate"], env=env, check=True, timeout=60)
-    port = _free_port()
-    process = subprocess.Popen(
-        [BIN / "users-service", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(f"{base}/livez", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.1)
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=30) == 0
+    process, _ = _start(_environment(tmp_path, AUTH_JWT_SECRET=SECRET), output=subprocess.DEVNULL)
+    _stop(process)
 
 
 def test_dev_mode_prints_a_working_token(tmp_path: Path) -> None:
     """`make run` serves with --dev: no key configured, so a random secret and a token."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("AUTH_")} | {
-        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'users.db'}"
-    }
-    subprocess.run([BIN / "users-service", "migrate"], env=env, check=True, timeout=60)
-    port = _free_port()
-    out = (tmp_path / "out.txt").open("w+b")
-    process = subprocess.Popen(
-        [BIN / "users-service", "serve", "--port", str(port), "--dev"],
-        env=env,
-        stdout=out,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/livez", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        printed = (tmp_path / "out.txt").read_text()
-        assert "curl -H 'Authorization: Bearer " in printed
-        dev_token = printed.split("Bearer ", 1)[1].split("'", 1)[0]
-        assert httpx.get(f"{base}/users").status_code == 401
-        response = httpx.post(
-            f"{base}/users",
-            json={"email": "dev@example.com", "name": "Dev"},
-            headers=bearer(dev_token),
-        )
-        assert response.status_code == 201
-    finally:
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0
-        out.close()
+    with (tmp_path / "out.txt").open("w+b") as out:
+        process, base = _start(_environment(tmp_path), "--dev", output=out)
+        try:
+            printed = (tmp_path / "out.txt").read_text()
+            assert "curl -H 'Authorization: Bearer " in printed
+            dev_token = printed.split("Bearer ", 1)[1].split("'", 1)[0]
+            assert httpx.get(f"{base}/users").status_code == 401
+            response = httpx.post(
+                f"{base}/users",
+                json={"email": "dev@example.com", "name": "Dev"},
+                headers=bearer(dev_token),
+            )
+            assert response.status_code == 201
+        finally:
+            _stop(process)
 
 
 def test_token_command_mints_verifiable_tokens() -> None:
     import jwt
 
-    env = {**os.environ, "AUTH_JWT_SECRET": SECRET}
     result = subprocess.run(
         [BIN / "users-service", "token", "--scope", "users:read", "--sub", "42", "--ttl", "60"],
-        env=env,
+        env={**os.environ, "AUTH_JWT_SECRET": SECRET},
         check=True,
         capture_output=True,
         text=True,

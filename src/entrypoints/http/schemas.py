@@ -6,6 +6,7 @@ email-validator too), so a bad value is a 422 that names the field.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
@@ -27,21 +28,28 @@ from domain.values import MAX_EMAIL_LENGTH, Email, Name
 _LONGEST_NAME_INPUT = 1000
 
 
-def _valid_email(value: str) -> str:
+def _domain_check(parse: Callable[[str], str]) -> Callable[[str], str]:
+    """A pydantic validator from a domain parser: InvalidValue becomes a field error."""
+
+    def check(value: str) -> str:
+        try:
+            return parse(value)
+        except InvalidValue as exc:
+            raise ValueError(exc.message) from None
+
+    return check
+
+
+def _normalised_email(value: str) -> str:
     try:
-        normalised = validate_email(value, check_deliverability=False).normalized
-        return Email.parse(normalised).value
+        return validate_email(value, check_deliverability=False).normalized
     except EmailNotValidError as exc:
         raise ValueError(str(exc)) from None
-    except InvalidValue as exc:
-        raise ValueError(exc.message) from None
 
 
-def _valid_name(value: str) -> str:
-    try:
-        return Name.parse(value).value
-    except InvalidValue as exc:
-        raise ValueError(exc.message) from None
+_valid_email = _domain_check(lambda value: Email.parse(_normalised_email(value)).value)
+_valid_name = _domain_check(lambda value: Name.parse(value).value)
+_email_key = _domain_check(lambda value: Email.parse(value).key)
 
 
 EmailIn = Annotated[
@@ -50,6 +58,10 @@ EmailIn = Annotated[
     AfterValidator(_valid_email),
     Field(examples=["Ada.Lovelace@example.com"]),
 ]
+EmailFilter = Annotated[
+    str, StringConstraints(max_length=MAX_EMAIL_LENGTH), AfterValidator(_email_key)
+]
+"""An email as a list filter: structurally valid, reduced to its case-insensitive key."""
 NameIn = Annotated[
     str,
     StringConstraints(max_length=_LONGEST_NAME_INPUT),

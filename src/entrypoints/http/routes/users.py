@@ -5,7 +5,6 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
-from pydantic import AfterValidator, StringConstraints
 
 from application.idempotency import IdempotencyClaim
 from application.users.delete import DeleteUser
@@ -13,9 +12,7 @@ from application.users.get import GetUser
 from application.users.listing import MAX_IDS_FILTER, MAX_PAGE_SIZE, ListUsers
 from application.users.register import RegisterUsers, UserInput
 from application.users.update import UpdateUser
-from domain.errors import InvalidValue
 from domain.user import User
-from domain.values import MAX_EMAIL_LENGTH, Email
 from entrypoints.http.cursors import CursorCodec
 from entrypoints.http.dependencies import provided
 from entrypoints.http.idempotency import IdempotencyKey, IdempotentRequests
@@ -23,7 +20,15 @@ from entrypoints.http.openapi import AUTHENTICATED, problems
 from entrypoints.http.preconditions import expected_versions, none_match
 from entrypoints.http.problems import UNSUPPORTED_MEDIA_TYPE, ProblemError
 from entrypoints.http.representation import etag, json_response, user_response, users_body
-from entrypoints.http.schemas import BatchCreate, UserCreate, UserList, UserOut, UserPage, UserPatch
+from entrypoints.http.schemas import (
+    BatchCreate,
+    EmailFilter,
+    UserCreate,
+    UserList,
+    UserOut,
+    UserPage,
+    UserPatch,
+)
 from entrypoints.http.security import Actor
 
 MAX_ID = 2**63 - 1
@@ -34,18 +39,6 @@ IfMatch = Annotated[
 ]
 IfNoneMatch = Annotated[
     str | None, Header(description="Answer 304 if the user is still at this version")
-]
-
-
-def _email_key(value: str) -> str:
-    try:
-        return Email.parse(value).key
-    except InvalidValue as exc:
-        raise ValueError(exc.message) from None
-
-
-EmailFilter = Annotated[
-    str, StringConstraints(max_length=MAX_EMAIL_LENGTH), AfterValidator(_email_key)
 ]
 
 
