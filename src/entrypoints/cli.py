@@ -97,6 +97,8 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
     from entrypoints.http.app import create_app
     from entrypoints.server import GracefulServer
 
+    if (problem := settings.auth_misconfiguration()) is not None:
+        raise SystemExit(f"users-service: {problem}")
     options: dict[str, Any] = {
         "host": host,
         "port": port,

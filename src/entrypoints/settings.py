@@ -18,7 +18,7 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL: postgresql+asyncpg://..., sqlite+aiosqlite:///..., memory://",
     )
     db_pool_size: int = Field(default=20, ge=1)
-    db_max_overflow: int = Field(default=10, ge=0)
+    db_max_overflow: int = Field(default=0, ge=0)
     db_pool_timeout: float = Field(
         default=3.0, gt=0, description="seconds to wait for a connection"
     )

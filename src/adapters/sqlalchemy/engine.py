@@ -21,7 +21,7 @@ COMMAND_TIMEOUT_MARGIN = 1.0
 class EngineOptions:
     url: str
     pool_size: int = 20
-    max_overflow: int = 10
+    max_overflow: int = 0
     pool_timeout: float = 3.0
     pool_recycle: int = 1800
     pool_pre_ping: bool = False

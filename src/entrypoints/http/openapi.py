@@ -9,6 +9,7 @@ from fastapi.openapi.utils import get_openapi
 
 from entrypoints.http.problems import PROBLEM_MEDIA_TYPE
 from entrypoints.http.schemas import Problem
+from entrypoints.http.security import BEARER_SCHEME
 
 _DESCRIPTIONS = {
     400: "Malformed request (unparseable body, bad cursor)",
@@ -48,10 +49,21 @@ def install_openapi(app: FastAPI) -> None:
                 routes=app.routes,
             )
             _use_problem_media_type(schema)
+            _declare_bearer_security(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _declare_bearer_security(schema: dict[str, Any]) -> None:
+    """Every operation that answers 401 needs a bearer token."""
+    schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+    schemes["bearer"] = BEARER_SCHEME
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            if "401" in operation.get("responses", {}):
+                operation["security"] = [{"bearer": []}]
 
 
 def _use_problem_media_type(schema: dict[str, Any]) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
-from email_validator import EmailNotValidError, validate_email
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -19,10 +19,11 @@ from pydantic import (
     StringConstraints,
     field_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 from application.users.register import MAX_BATCH_SIZE
 from domain.errors import InvalidValue
-from domain.values import MAX_EMAIL_LENGTH, Email, Name
+from domain.values import MAX_EMAIL_LENGTH, MAX_NAME_LENGTH, Email, Name
 
 # Cheap bounds first, so a 10 MB name is refused before any work is done on it.
 _LONGEST_NAME_INPUT = 1000
@@ -52,21 +53,46 @@ _valid_name = _domain_check(lambda value: Name.parse(value).value)
 _email_key = _domain_check(lambda value: Email.parse(value).key)
 
 
+# The OpenAPI schema states the rules the validators above enforce, so that a client (or a
+# property-based test) that follows the schema is never refused. Documentation only: the
+# validators stay the authority.
+# Emails: an address (format), and email-validator refuses special-use domains (.test...).
+_SPECIAL_USE_NAMES = "|".join(
+    "".join(f"[{c.upper()}{c}]" if c.isalpha() else c for c in name)
+    for name in SPECIAL_USE_DOMAIN_NAMES
+)
+_SPECIAL_USE_DOMAIN = rf"\.({_SPECIAL_USE_NAMES})$"
+_EMAIL_SCHEMA = {"format": "email", "not": {"pattern": _SPECIAL_USE_DOMAIN}}
+# Names: what Name.parse accepts: 1 to 100 characters with no control character, possibly
+# surrounded by whitespace (as str.strip() sees it, trimmed), in at most _LONGEST_NAME_INPUT.
+_SPACE = r"\s\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_CONTROL = r"\x00-\x1f\x7f-\x9f\u2028\u2029"
+_NAME_PATTERN = (
+    rf"^[{_SPACE}]*[^{_SPACE}{_CONTROL}][^{_CONTROL}]{{0,{MAX_NAME_LENGTH - 1}}}[{_SPACE}]*$"
+)
+
 EmailIn = Annotated[
     str,
     StringConstraints(min_length=3, max_length=MAX_EMAIL_LENGTH),
     AfterValidator(_valid_email),
-    Field(examples=["Ada.Lovelace@example.com"]),
+    Field(examples=["Ada.Lovelace@example.com"], json_schema_extra=_EMAIL_SCHEMA),
 ]
 EmailFilter = Annotated[
-    str, StringConstraints(max_length=MAX_EMAIL_LENGTH), AfterValidator(_email_key)
+    str,
+    StringConstraints(max_length=MAX_EMAIL_LENGTH),
+    AfterValidator(_email_key),
+    Field(json_schema_extra={"format": "email"}),
 ]
 """An email as a list filter: structurally valid, reduced to its case-insensitive key."""
 NameIn = Annotated[
     str,
     StringConstraints(max_length=_LONGEST_NAME_INPUT),
     AfterValidator(_valid_name),
-    Field(description="1 to 100 characters after trimming", examples=["Ada Lovelace"]),
+    Field(
+        description="1 to 100 characters after trimming, no control characters",
+        examples=["Ada Lovelace"],
+        json_schema_extra={"minLength": 1, "pattern": _NAME_PATTERN},
+    ),
 ]
 
 
@@ -87,8 +113,9 @@ class UserPatch(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"name": "Augusta Ada King"}]}
     )
 
-    email: EmailIn | None = None
-    name: NameIn | None = None
+    # Absent means "keep"; the schema does not offer null, which is refused (a 422).
+    email: EmailIn | SkipJsonSchema[None] = None
+    name: NameIn | SkipJsonSchema[None] = None
 
     @field_validator("email", "name", mode="before")
     @classmethod
