@@ -22,17 +22,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-COLUMNS = "id, email, name, created_at, updated_at, version"
-GET_SQL = f"SELECT {COLUMNS} FROM users WHERE id = $1"
-PAGE_SQL = f"SELECT {COLUMNS} FROM users WHERE id > $1 ORDER BY id LIMIT $2"
+GET_SQL = "SELECT id, email, name, created_at, updated_at, version FROM users WHERE id = $1"
+PAGE_SQL = (
+    "SELECT id, email, name, created_at, updated_at, version FROM users "
+    "WHERE id > $1 ORDER BY id LIMIT $2"
+)
 INSERT_SQL = (
     "INSERT INTO users (email, name, created_at, updated_at, version) "
-    f"VALUES ($1, $2, $3, $4, 1) ON CONFLICT DO NOTHING RETURNING {COLUMNS}"
+    "VALUES ($1, $2, $3, $4, 1) ON CONFLICT DO NOTHING "
+    "RETURNING id, email, name, created_at, updated_at, version"
 )
 INSERT_UNNEST_SQL = (
     "INSERT INTO users (email, name, created_at, updated_at, version) "
     "SELECT e, n, $3, $3, 1 FROM unnest($1::varchar[], $2::varchar[]) AS t(e, n) "
-    f"ON CONFLICT DO NOTHING RETURNING {COLUMNS}"
+    "ON CONFLICT DO NOTHING RETURNING id, email, name, created_at, updated_at, version"
 )
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200

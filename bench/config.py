@@ -49,7 +49,10 @@ class Config:
             os.environ.get("BENCH_OUTPUT", str(REPO_ROOT / "BENCHMARKS.md"))
         )
     )
+    # "jwt": the service verifies an HS256 bearer token on every request; "off": AUTH_DISABLED.
+    auth: str = field(default_factory=lambda: os.environ.get("BENCH_AUTH", "jwt"))
     run_token: str = field(default_factory=lambda: secrets.token_hex(4))
+    jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
 
     def __post_init__(self) -> None:
         if self.duration < 10:
@@ -58,6 +61,8 @@ class Config:
             raise ValueError("BENCH_ROUNDS and BENCH_*CONNECTIONS must be positive")
         if self.ceiling_batch not in ("executemany", "unnest"):
             raise ValueError("BENCH_CEILING_BATCH must be executemany or unnest")
+        if self.auth not in ("jwt", "off"):
+            raise ValueError("BENCH_AUTH must be jwt or off")
 
     @property
     def admin_dsn(self) -> str:

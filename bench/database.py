@@ -50,11 +50,23 @@ async def seed(config: Config) -> tuple[int, int]:
 
 async def checkpoint(config: Config) -> None:
     """Flush dirty pages so a checkpoint does not land inside one server's measurement."""
-    connection = await asyncpg.connect(config.bench_dsn)
+    connection = await asyncpg.connect(config.admin_dsn)
     try:
         await connection.execute("CHECKPOINT")
     finally:
         await connection.close()
+
+
+async def sessions(config: Config) -> int:
+    """Sessions PostgreSQL has counted on the benchmark database (they count as they end)."""
+    connection = await asyncpg.connect(config.admin_dsn)
+    try:
+        value = await connection.fetchval(
+            "SELECT sessions FROM pg_stat_database WHERE datname = $1", config.database
+        )
+    finally:
+        await connection.close()
+    return int(value or 0)
 
 
 async def row_count(config: Config) -> int:

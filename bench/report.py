@@ -1,0 +1,247 @@
+"""Medians, bars and the BENCHMARKS.md text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from statistics import median
+
+from config import Config
+from machine import Machine
+from wrk import WrkResult
+
+SERVICE, CEILING = "service", "ceiling"
+P99_BAR = 3.0
+RSS_BAR_MB = 150.0
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    key: str
+    label: str
+    bar: float
+    stretch: float | None = None
+    rows_per_request: int = 1
+
+    @property
+    def unit(self) -> str:
+        return "rows/s" if self.rows_per_request > 1 else "req/s"
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    endpoint: str
+    round: int
+    server: str
+    result: WrkResult
+    warmup_failures: int
+    peak_rss_kib: int
+    cpu_seconds: float
+    db_sessions: int
+
+    @property
+    def cpu_ms_per_request(self) -> float:
+        return self.cpu_seconds * 1000 / self.result.requests if self.result.requests else 0.0
+
+    @property
+    def failures(self) -> int:
+        return self.result.failures + self.warmup_failures
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    endpoint: Endpoint
+    service_rate: float
+    ceiling_rate: float
+    ratio: float
+    service_p50: float
+    service_p99: float
+    ceiling_p50: float
+    ceiling_p99: float
+    p99_ratio: float
+    service_rss_mb: float
+    service_cpu_ms: float
+    ceiling_cpu_ms: float
+
+
+def summarize(endpoint: Endpoint, samples: list[Sample]) -> Summary:
+    mine = [s for s in samples if s.endpoint == endpoint.key]
+    rounds = sorted({s.round for s in mine})
+    pairs = [
+        (
+            next(s.result for s in mine if s.round == r and s.server == SERVICE),
+            next(s.result for s in mine if s.round == r and s.server == CEILING),
+        )
+        for r in rounds
+    ]
+    rows = endpoint.rows_per_request
+    cpu = {
+        name: median(s.cpu_ms_per_request for s in mine if s.server == name)
+        for name in (SERVICE, CEILING)
+    }
+    return Summary(
+        endpoint=endpoint,
+        service_rate=median(svc.rps for svc, _ in pairs) * rows,
+        ceiling_rate=median(ceil.rps for _, ceil in pairs) * rows,
+        ratio=median(svc.rps / ceil.rps for svc, ceil in pairs),
+        service_p50=median(svc.p50_ms for svc, _ in pairs),
+        service_p99=median(svc.p99_ms for svc, _ in pairs),
+        ceiling_p50=median(ceil.p50_ms for _, ceil in pairs),
+        ceiling_p99=median(ceil.p99_ms for _, ceil in pairs),
+        p99_ratio=median(svc.p99_ms / ceil.p99_ms for svc, ceil in pairs),
+        service_rss_mb=max(s.peak_rss_kib for s in mine if s.server == SERVICE) / 1024,
+        service_cpu_ms=cpu[SERVICE],
+        ceiling_cpu_ms=cpu[CEILING],
+    )
+
+
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def figures_table(summaries: list[Summary]) -> str:
+    lines = [
+        "| Endpoint | Service | Ceiling | Ratio (median) | Service p50 / p99 (ms) "
+        "| Ceiling p50 / p99 (ms) | p99 ratio | Server CPU ms/req, service / ceiling "
+        "| Service peak RSS (MB) |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for s in summaries:
+        unit = s.endpoint.unit
+        lines.append(
+            f"| `{s.endpoint.label}` | {s.service_rate:,.0f} {unit} | {s.ceiling_rate:,.0f} {unit} "
+            f"| **{s.ratio:.2f}** | {s.service_p50:.2f} / {s.service_p99:.2f} "
+            f"| {s.ceiling_p50:.2f} / {s.ceiling_p99:.2f} | {s.p99_ratio:.2f} "
+            f"| {s.service_cpu_ms:.2f} / {s.ceiling_cpu_ms:.2f} | {s.service_rss_mb:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def bars_table(summaries: list[Summary], peak_rss_mb: float) -> str:
+    lines = ["| Bar | Target | Measured | Result |", "|---|--:|--:|---|"]
+    for s in summaries:
+        target = f"≥ {s.endpoint.bar:.2f}"
+        result = _verdict(s.ratio >= s.endpoint.bar)
+        if s.endpoint.stretch is not None:
+            target += f" (stretch {s.endpoint.stretch:.2f})"
+            result += f" (stretch {_verdict(s.ratio >= s.endpoint.stretch)})"
+        lines.append(
+            f"| `{s.endpoint.label}` {s.endpoint.unit}, service / ceiling "
+            f"| {target} | {s.ratio:.2f} | {result} |"
+        )
+    for s in summaries:
+        lines.append(
+            f"| `{s.endpoint.label}` p99, service / ceiling | ≤ {P99_BAR:.2f} "
+            f"| {s.p99_ratio:.2f} | {_verdict(s.p99_ratio <= P99_BAR)} |"
+        )
+    lines.append(
+        f"| Service worker peak RSS under load | ≤ {RSS_BAR_MB:.0f} MB "
+        f"| {peak_rss_mb:.0f} MB | {_verdict(peak_rss_mb <= RSS_BAR_MB)} |"
+    )
+    return "\n".join(lines)
+
+
+def rounds_table(endpoints: list[Endpoint], samples: list[Sample]) -> str:
+    lines = [
+        "| Endpoint | Round | Server | req/s | p50 (ms) | p99 (ms) | Requests "
+        "| Failures (non-2xx + socket) | Server CPU ms/request | DB sessions opened "
+        "| Peak RSS (MB) |",
+        "|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    labels = {e.key: e.label for e in endpoints}
+    for s in samples:
+        r = s.result
+        lines.append(
+            f"| `{labels[s.endpoint]}` | {s.round} | {s.server} | {r.rps:,.1f} | {r.p50_ms:.2f} "
+            f"| {r.p99_ms:.2f} | {r.requests:,} | {s.failures} | {s.cpu_ms_per_request:.2f} "
+            f"| {s.db_sessions:,} | {s.peak_rss_kib / 1024:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def _settings(config: Config) -> str:
+    auth = (
+        "`jwt` (every request carries an HS256 bearer token; the service verifies it, "
+        "the ceiling ignores it)"
+        if config.auth == "jwt"
+        else "`off` (`AUTH_DISABLED=true`)"
+    )
+    return "\n".join(
+        [
+            f"- {config.rounds} rounds per endpoint, service then ceiling (A B A B ...); "
+            f"each run {config.warmup} s warm-up (discarded) then {config.duration} s measured",
+            f"- wrk `-t{config.threads} -c{config.connections}` (batch: "
+            f"`-c{config.batch_connections}`, {config.batch_size} users a request), "
+            f"keep-alive, `--timeout {config.timeout:g}s`",
+            f"- {config.seed_rows:,} seeded users; ceiling batch insert: `{config.ceiling_batch}`",
+            f"- service authentication: {auth}",
+        ]
+    )
+
+
+def markdown(
+    config: Config,
+    machine: Machine,
+    endpoints: list[Endpoint],
+    summaries: list[Summary],
+    samples: list[Sample],
+    peak_rss_mb: float,
+    failures: int,
+    notes: list[str],
+) -> str:
+    status = (
+        "All responses were 2xx."
+        if failures == 0
+        else f"**RUN FAILED: {failures} non-2xx responses or socket errors.**"
+    )
+    status += "".join(f"\n\n**Note:** {note}" for note in notes)
+    return f"""# Benchmarks
+
+The users service against a ceiling: the same endpoints, SQL and JSON on a bare
+Starlette app over a raw asyncpg pool (`bench/ceiling.py`). Ratios are service / ceiling,
+the median of per-round ratios; latencies are medians over rounds. See `bench/README.md`.
+
+Command: `make bench`
+
+{_settings(config)}
+
+| Machine | |
+|---|---|
+| Date | {machine.date} |
+| CPUs (nproc) | {machine.nproc} |
+| CPU model | {machine.cpu} |
+| Kernel | {machine.kernel} |
+| Python | {machine.python} |
+| PostgreSQL | {machine.postgres} (same host) |
+| Load generator | {machine.wrk} (same host) |
+| Packages | {machine.packages} |
+| Load average before the run | {machine.load_before} |
+
+Server, ceiling, PostgreSQL and wrk share these CPUs; only one server is loaded at a time.
+
+## Results
+
+{status}
+
+{figures_table(summaries)}
+
+The batch row counts users inserted per second (requests/s times {config.batch_size}).
+Server CPU is the worker's user + system time per request (medians over rounds; see
+below). Service peak RSS is the uvicorn worker's VmRSS sampled every 100 ms during that
+endpoint's runs; the RSS bar uses the worker's VmHWM over the whole run.
+
+## Bars
+
+Measured against the bars set in the performance issue; a missed bar is reported, not
+fatal (only non-2xx responses or crashes fail `make bench`).
+
+{bars_table(summaries, peak_rss_mb)}
+
+## Every round
+
+Server CPU is the worker process's user + system time during the measured run, per
+request: it does not depend on what else the machine runs. DB sessions opened counts
+PostgreSQL sessions that ended on the benchmark database during the measured run (a
+connection pool that keeps its connections opens none).
+
+{rounds_table(endpoints, samples)}
+"""

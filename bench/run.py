@@ -1,0 +1,217 @@
+"""`make bench`: the users service against its ceiling, endpoint by endpoint.
+
+Recreates and seeds the benchmark database, starts both servers, checks they answer
+alike, then for every endpoint runs service and ceiling in turn (A B A B ...) under wrk
+and writes BENCHMARKS.md. Exits non-zero on any non-2xx response or a crash; a missed
+bar is reported, not fatal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import auth
+import database
+import probe
+import report
+import servers
+from config import REPO_ROOT, RESULTS_DIR, Config
+from machine import describe, load_average
+from report import Endpoint, Sample
+from servers import RssSampler, Server
+from wrk import Load, WrkResult, run_wrk
+
+LIST_LIMIT = 50
+
+
+def endpoints(config: Config) -> list[Endpoint]:
+    return [
+        Endpoint("get", "GET /users/{id}", bar=0.50, stretch=0.70),
+        Endpoint("list", f"GET /users?limit={LIST_LIMIT}", bar=0.50),
+        Endpoint("create", "POST /users", bar=0.60),
+        Endpoint("batch", "POST /users/batch", bar=0.60, rows_per_request=config.batch_size),
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Fixture:
+    lowest_id: int
+    highest_id: int
+    cursor_files: dict[str, Path]
+    headers: dict[str, str]
+
+
+def load_for(config: Config, fixture: Fixture, endpoint: str, server: str, tag: str) -> Load:
+    """The wrk script and arguments; `tag` makes every run's emails unique."""
+    prefix = f"b{config.run_token}{endpoint[0]}{tag}"
+    if endpoint == "get":
+        ids = (str(fixture.lowest_id), str(fixture.highest_id))
+        return Load("get_user.lua", ids, config.connections)
+    if endpoint == "list":
+        args = (str(fixture.cursor_files[server]), str(LIST_LIMIT))
+        return Load("list_users.lua", args, config.connections)
+    if endpoint == "create":
+        return Load("create_user.lua", (prefix,), config.connections)
+    if endpoint == "batch":
+        return Load("create_batch.lua", (prefix, str(config.batch_size)), config.batch_connections)
+    raise ValueError(endpoint)
+
+
+def source_stamp() -> float:
+    """Latest modification time under src/: the service must not change mid-run."""
+    return max(p.stat().st_mtime for p in (REPO_ROOT / "src").rglob("*.py"))
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+async def measure(
+    config: Config, fixture: Fixture, endpoint: str, round_: int, server: Server
+) -> Sample:
+    await database.checkpoint(config)
+    tag = f"{server.name[0]}{round_}"
+    sampler = RssSampler(server.pid)
+    sampler.start()
+    try:
+        warmup: WrkResult = await run_wrk(
+            server.base_url,
+            load_for(config, fixture, endpoint, server.name, f"{tag}w"),
+            seconds=config.warmup,
+            threads=config.threads,
+            timeout=config.timeout,
+            headers=fixture.headers,
+            log_name=f"{endpoint}-r{round_}-{server.name}-warmup",
+        )
+        sessions_before = await database.sessions(config)
+        cpu_before = servers.cpu_seconds(server.pid)
+        result = await run_wrk(
+            server.base_url,
+            load_for(config, fixture, endpoint, server.name, f"{tag}m"),
+            seconds=config.duration,
+            threads=config.threads,
+            timeout=config.timeout,
+            headers=fixture.headers,
+            log_name=f"{endpoint}-r{round_}-{server.name}",
+        )
+        cpu = servers.cpu_seconds(server.pid) - cpu_before
+        sessions = await database.sessions(config) - sessions_before
+    finally:
+        peak = await sampler.stop()
+    server.check_alive()
+    sample = Sample(endpoint, round_, server.name, result, warmup.failures, peak, cpu, sessions)
+    log(
+        f"{endpoint:6} round {round_} {server.name:7} {result.rps:9,.1f} req/s "
+        f"p50 {result.p50_ms:7.2f} ms p99 {result.p99_ms:7.2f} ms "
+        f"cpu {sample.cpu_ms_per_request:.2f} ms/req db sessions {sessions} "
+        f"failures {sample.failures} rss {peak / 1024:.0f} MB"
+    )
+    if sample.failures:
+        log(f"  first failure: {result.first_failure or '(in warm-up or socket errors)'}")
+    return sample
+
+
+async def prepare(config: Config) -> tuple[int, int]:
+    log(f"recreating database {config.database}")
+    await database.recreate(config)
+    database.migrate(config)
+    started = time.monotonic()
+    lowest, highest = await database.seed(config)
+    log(
+        f"seeded {config.seed_rows:,} users (ids {lowest}..{highest}) in "
+        f"{time.monotonic() - started:.1f} s"
+    )
+    return lowest, highest
+
+
+async def benchmark(config: Config) -> int:
+    load_before = load_average()
+    stamp = source_stamp()
+    log(f"load average {load_before}")
+    lowest, highest = await prepare(config)
+    postgres_version = await database.server_version(config)
+    service = servers.start_service(config)
+    ceiling = servers.start_ceiling(config)
+    samples: list[Sample] = []
+    headers = {}
+    if config.auth == "jwt":
+        headers["Authorization"] = f"Bearer {auth.bearer_token(config.jwt_secret)}"
+    try:
+        for server in (service, ceiling):
+            await servers.wait_ready(server, f"/users/{lowest}", headers)
+            await probe.check_contract(
+                server.base_url, server.name, lowest, f"b{config.run_token}{server.name}", headers
+            )
+        log("both servers answer every endpoint alike")
+        cursor_files = {
+            s.name: await probe.collect_cursors(s.base_url, s.name, LIST_LIMIT, headers)
+            for s in (service, ceiling)
+        }
+        fixture = Fixture(lowest, highest, cursor_files, headers)
+        for endpoint in endpoints(config):
+            for round_ in range(1, config.rounds + 1):
+                for server in (service, ceiling):
+                    samples.append(await measure(config, fixture, endpoint.key, round_, server))
+        service_hwm_mb = servers.memory_kib(service.pid)["VmHWM"] / 1024
+        ceiling_hwm_mb = servers.memory_kib(ceiling.pid)["VmHWM"] / 1024
+    finally:
+        servers.stop(service)
+        servers.stop(ceiling)
+
+    log(
+        f"users table now holds {await database.row_count(config):,} rows; "
+        f"peak RSS service {service_hwm_mb:.0f} MB, ceiling {ceiling_hwm_mb:.0f} MB"
+    )
+    all_endpoints = endpoints(config)
+    summaries = [report.summarize(e, samples) for e in all_endpoints]
+    peak_rss_mb = max(service_hwm_mb, *(s.service_rss_mb for s in summaries))
+    failures = sum(s.failures for s in samples)
+    notes = []
+    if source_stamp() != stamp:
+        notes.append(
+            "Files under src/ changed while this run was in progress. The service loaded "
+            "its code when it started, so the figures describe that snapshot; re-run on a "
+            "settled tree to confirm them."
+        )
+        log(f"WARNING: {notes[-1]}")
+    text = report.markdown(
+        config,
+        describe(postgres_version, load_before),
+        all_endpoints,
+        summaries,
+        samples,
+        peak_rss_mb,
+        failures,
+        notes,
+    )
+    config.output.write_text(text)
+    raw = [{**asdict(s), "rps": s.result.rps} for s in samples]
+    (RESULTS_DIR / "results.json").write_text(json.dumps(raw, indent=2))
+    print()
+    print(report.figures_table(summaries))
+    print()
+    print(report.bars_table(summaries, peak_rss_mb))
+    print()
+    log(f"wrote {config.output}")
+    if failures:
+        log(f"FAILED: {failures} non-2xx responses or socket errors (see bench/results/)")
+        return 1
+    return 0
+
+
+def main() -> int:
+    if shutil.which("wrk") is None:
+        print("wrk is not installed: apt-get install -y wrk (make bench does it)", file=sys.stderr)
+        return 2
+    config = Config()
+    return asyncio.run(benchmark(config))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
