@@ -13,7 +13,7 @@ export TEST_POSTGRES_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgre
 PYTEST := $(BIN)/pytest
 
 .PHONY: help install run migrate revision test test-unit test-contract test-integration \
-        test-api test-e2e lint fmt bench clean
+        test-api test-e2e test-reliability lint fmt bench clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -54,6 +54,9 @@ test-api: $(STAMP) ## The HTTP contract, in process
 
 test-e2e: $(STAMP) ## A real server process over real HTTP
 	$(PYTEST) tests/e2e
+
+test-reliability: $(STAMP) ## Races, database faults, hostile input, schemathesis, graceful shutdown
+	$(PYTEST) tests/reliability
 
 lint: $(STAMP) ## ruff, format check, mypy --strict and the import-linter layer contracts
 	$(BIN)/ruff check .

@@ -91,10 +91,16 @@ async def test_get_with_if_none_match(client: httpx.AsyncClient) -> None:
     assert stale.headers["etag"] == '"1"'
 
 
-@pytest.mark.parametrize("bad_id", ["0", "-1", str(2**63), "abc", "1.5"])
-async def test_bad_ids_are_422(client: httpx.AsyncClient, bad_id: str) -> None:
+@pytest.mark.parametrize("bad_id", ["0", str(2**63), "9" * 40])
+async def test_out_of_range_ids_are_422(client: httpx.AsyncClient, bad_id: str) -> None:
     assert_problem(await client.get(f"/users/{bad_id}"), 422, "validation_failed")
     assert_problem(await client.delete(f"/users/{bad_id}"), 422, "validation_failed")
+
+
+@pytest.mark.parametrize("bad_id", ["-1", "abc", "1.5", "%201"])
+async def test_non_numeric_ids_are_no_such_route(client: httpx.AsyncClient, bad_id: str) -> None:
+    assert_problem(await client.get(f"/users/{bad_id}"), 404, "not_found")
+    assert_problem(await client.delete(f"/users/{bad_id}"), 404, "not_found")
 
 
 async def test_largest_id_is_a_clean_404(client: httpx.AsyncClient) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,6 +25,7 @@ Every error is an RFC 9457 problem (`application/problem+json`) with a stable `c
 
 
 logger = logging.getLogger("users_service")
+DISPOSE_TIMEOUT = 5.0
 
 _CORS_HEADERS = [
     "Authorization",
@@ -56,12 +58,18 @@ def create_app(container: Container | None = None) -> FastAPI:
         uses_engine = container.backend() == "sqlalchemy"
         if uses_engine:
             container.engine()  # created here, once per process, never at import
+        container.lifecycle().draining = False
         try:
             yield
         finally:
             container.lifecycle().draining = True
             if uses_engine:
-                await container.engine().dispose()
+                try:
+                    # Bounded: closing pooled connections to a silent database must not
+                    # hold the process past its shutdown grace period.
+                    await asyncio.wait_for(container.engine().dispose(), DISPOSE_TIMEOUT)
+                except TimeoutError:
+                    logger.warning("engine disposal timed out; exiting anyway")
                 container.engine.reset()
 
     app = FastAPI(

@@ -32,6 +32,8 @@ from entrypoints.http.schemas import (
 from entrypoints.http.security import Actor
 
 MAX_ID = 2**63 - 1
+# `{user_id:int}` matches digits only, so /users/batch is never taken for an id: other
+# methods there answer 405 (Allow: POST), and a non-numeric id is simply no such route.
 UserId = Annotated[int, Path(ge=1, le=MAX_ID, description="The user's id")]
 IfMatch = Annotated[
     str | None,
@@ -116,13 +118,13 @@ async def create_users_batch(
 
 
 @router.get(
-    "/users/{user_id}",
+    "/users/{user_id:int}",
     name="get_user",
     summary="Get a user",
     response_model=UserOut,
     responses=_NOT_MODIFIED | problems(404, 422, *AUTHENTICATED),
 )
-@router.get("/users/{user_id}/", include_in_schema=False)
+@router.get("/users/{user_id:int}/", include_in_schema=False)
 async def get_user(
     actor: Actor,
     user_id: UserId,
@@ -177,14 +179,14 @@ async def list_users(
 
 
 @router.patch(
-    "/users/{user_id}",
+    "/users/{user_id:int}",
     name="update_user",
     summary="Change a user's email and/or name (JSON merge patch)",
     response_model=UserOut,
     responses=problems(400, 404, 409, 412, 413, 415, 422, *AUTHENTICATED),
     dependencies=_JSON_BODY,
 )
-@router.patch("/users/{user_id}/", include_in_schema=False, dependencies=_JSON_BODY)
+@router.patch("/users/{user_id:int}/", include_in_schema=False, dependencies=_JSON_BODY)
 async def update_user(
     actor: Actor,
     user_id: UserId,
@@ -203,14 +205,14 @@ async def update_user(
 
 
 @router.delete(
-    "/users/{user_id}",
+    "/users/{user_id:int}",
     name="delete_user",
     summary="Delete a user",
     status_code=204,
     response_class=Response,
     responses=problems(404, 412, 422, *AUTHENTICATED),
 )
-@router.delete("/users/{user_id}/", status_code=204, include_in_schema=False)
+@router.delete("/users/{user_id:int}/", status_code=204, include_in_schema=False)
 async def delete_user(
     actor: Actor,
     user_id: UserId,
