@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import secrets
 from pathlib import Path
@@ -120,6 +121,10 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
     def drain() -> None:
         container.lifecycle().draining = True
 
+    # The app, its routes and schemas live as long as the process: keep them out of the
+    # collector's generations, so full collections stay short under load (p99 latency).
+    gc.collect()
+    gc.freeze()
     GracefulServer(uvicorn.Config(app, **options), on_drain=drain).run()
 
 
