@@ -39,6 +39,7 @@ def configure_logging(level: str = "INFO") -> None:
     root.setLevel(level)
     # Requests are logged once, by our middleware; uvicorn's access log would repeat them.
     logging.getLogger("uvicorn.access").disabled = True
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -84,14 +84,19 @@ class _Compiled:
 
 
 class DriverExecutor:
-    """Compiled statements on a raw asyncpg connection. Compiled once per statement."""
+    """Compiled statements on a raw asyncpg connection. Compiled once per statement.
+
+    With an echoing engine (DB_ECHO), statements go to the engine's own logger, as they do
+    on the generic path.
+    """
 
     _cache: dict[tuple[int, str], _Compiled] = {}
 
-    def __init__(self, driver_connection: Any, dialect: Dialect) -> None:
+    def __init__(self, driver_connection: Any, engine: AsyncEngine) -> None:
         self._driver = driver_connection
-        self._dialect = dialect
-        self.dialect_name = dialect.name
+        self._dialect = engine.dialect
+        self._echo = engine.sync_engine.logger if engine.echo else None
+        self.dialect_name = engine.dialect.name
 
     def _compiled(self, statement: Executable) -> _Compiled:
         # Statements are module-level or cached per shape, so identity is a stable key.
@@ -99,6 +104,8 @@ class DriverExecutor:
         compiled = self._cache.get(key)
         if compiled is None:
             compiled = self._cache[key] = _Compiled(statement, self._dialect)
+        if self._echo is not None:
+            self._echo.info(compiled.sql)
         return compiled
 
     async def rows(self, statement: Executable, params: Params) -> list[Row]:

@@ -35,7 +35,7 @@ class _DriverSession:
         self._pooled = pooled
         self._driver: Any = pooled.driver_connection
         self._transaction: Any = None
-        self.executor: Executor = DriverExecutor(self._driver, engine.dialect)
+        self.executor: Executor = DriverExecutor(self._driver, engine)
 
     async def begin(self) -> None:
         self._transaction = self._driver.transaction()
