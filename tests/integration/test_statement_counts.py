@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.sqlalchemy import SqlAlchemyUnitOfWorkFactory
+from adapters.sqlalchemy import EngineOptions, SqlAlchemyUnitOfWorkFactory, create_engine
 from application.users.get import GetUser
 from application.users.listing import ListUsers
 from application.users.register import RegisterUsers, UserInput
@@ -69,3 +70,19 @@ async def test_register_one_is_one_statement(
     with count_statements(engine) as log:
         await RegisterUsers(uow, SteppingClock()).one(ADMIN, "ada@example.com", "Ada")
     assert len(log.data_statements) == 1
+
+
+async def test_echo_logs_statements_on_every_path(
+    engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """DB_ECHO logs what runs, also on PostgreSQL's direct asyncpg path."""
+    echoing = create_engine(
+        EngineOptions(url=engine.url.render_as_string(hide_password=False), echo=True)
+    )
+    try:
+        with caplog.at_level(logging.INFO, logger="sqlalchemy.engine"):
+            async with SqlAlchemyUnitOfWorkFactory(echoing)(read_only=True) as tx:
+                await tx.users.get(1)
+    finally:
+        await echoing.dispose()
+    assert any("FROM users" in record.getMessage() for record in caplog.records)
