@@ -7,13 +7,11 @@ from typing import Any
 
 import httpx
 import pytest
-from dependency_injector import providers
 from pydantic import SecretStr
 
 from entrypoints.container import Container
-from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
-from tests.support.databases import empty_tables
+from tests.support.app import container_for, serve
 from tests.support.tokens import SECRET, bearer, token
 
 
@@ -32,22 +30,13 @@ def settings(database_url: str) -> Settings:
 
 @pytest.fixture
 def container(settings: Settings) -> Container:
-    container = Container()
-    container.settings.override(providers.Object(settings))
-    return container
+    return container_for(settings)
 
 
 @pytest.fixture
 async def client(container: Container) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(container)
-    async with app.router.lifespan_context(app):
-        if container.backend() == "sqlalchemy":
-            await empty_tables(container.engine())
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://testserver", headers=bearer(token())
-        ) as client:
-            yield client
+    async with serve(container, headers=bearer(token())) as service:
+        yield service.client
 
 
 async def create(client: httpx.AsyncClient, email: str, name: str = "Someone") -> dict[str, Any]:

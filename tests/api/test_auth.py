@@ -17,6 +17,7 @@ from entrypoints.container import Container
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from tests.api.conftest import assert_problem, create
+from tests.support.app import serve
 from tests.support.jwks_server import JwksServer
 from tests.support.tokens import (
     SECRET,
@@ -48,18 +49,8 @@ def app_client(database_url: str) -> AppFactory:
 
     @asynccontextmanager
     async def build(**overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
-        settings = Settings(database_url=database_url, **overrides)
-        container = Container()
-        container.settings.override(providers.Object(settings))
-        app = create_app(container)
-        async with app.router.lifespan_context(app):
-            if container.backend() == "sqlalchemy":
-                from tests.support.databases import empty_tables
-
-                await empty_tables(container.engine())
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-                yield client
+        async with serve(Settings(database_url=database_url, **overrides)) as service:
+            yield service.client
 
     return build
 

@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from entrypoints.container import Container
-from entrypoints.http.app import create_app
 from tests.api.conftest import assert_problem
+from tests.support.app import serve
 from tests.support.tokens import bearer, token
 
 
@@ -101,12 +101,8 @@ async def test_unexpected_error_is_a_generic_500(
             raise RuntimeError("secret internals: /srv/app.py SELECT * FROM users")
 
     container.get_user.override(Broken())
-    app = create_app(container)
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://t", headers=bearer(token())
-    ) as client:
-        response = await client.get("/users/1")
+    async with serve(container, headers=bearer(token())) as service:
+        response = await service.client.get("/users/1")
     body = assert_problem(response, 500, "internal_error")
     assert "secret" not in response.text
     assert "SELECT" not in response.text

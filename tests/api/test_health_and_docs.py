@@ -5,13 +5,12 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from dependency_injector import providers
 from pydantic import SecretStr
 
 from entrypoints.container import Container
-from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from tests.api.conftest import assert_problem
+from tests.support.app import serve
 from tests.support.tokens import SECRET, bearer, token
 
 UNREACHABLE = "postgresql+asyncpg://postgres@127.0.0.1:1/nowhere"
@@ -27,21 +26,11 @@ async def test_probes(client: httpx.AsyncClient) -> None:
 
 @pytest.fixture
 async def down_client() -> AsyncIterator[httpx.AsyncClient]:
-    container = Container()
-    container.settings.override(
-        providers.Object(
-            Settings(
-                database_url=UNREACHABLE, db_connect_timeout=1, auth_jwt_secret=SecretStr(SECRET)
-            )
-        )
+    settings = Settings(
+        database_url=UNREACHABLE, db_connect_timeout=1, auth_jwt_secret=SecretStr(SECRET)
     )
-    app = create_app(container)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://t", headers=bearer(token())
-        ) as client:
-            yield client
+    async with serve(settings, headers=bearer(token()), empty=False) as service:
+        yield service.client
 
 
 async def test_database_down_gives_503_never_500(down_client: httpx.AsyncClient) -> None:
@@ -66,12 +55,8 @@ async def test_database_down_gives_503_never_500(down_client: httpx.AsyncClient)
 
 
 async def test_readyz_is_503_while_draining(container: Container) -> None:
-    app = create_app(container)
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://t") as client,
-    ):
+    async with serve(container) as service:
+        client = service.client
         assert (await client.get("/readyz")).status_code == 200
         container.lifecycle().draining = True
         assert_problem(await client.get("/readyz"), 503, "service_unavailable")

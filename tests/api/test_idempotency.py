@@ -14,10 +14,9 @@ from application.idempotency import IdempotencyClaim
 from application.users.register import RegisterUsers
 from domain.user import User
 from entrypoints.container import Container
-from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from tests.api.conftest import assert_problem
-from tests.support.databases import empty_tables
+from tests.support.app import serve
 from tests.support.tokens import SECRET, bearer, token
 
 ADA = {"email": "ada@example.com", "name": "Ada"}
@@ -104,15 +103,9 @@ class _Gated:
 async def test_repeat_while_in_flight_is_409(container: Container) -> None:
     gated = _Gated(container.register_users())
     container.register_users.override(providers.Object(gated))
-    app = create_app(container)
-    transport = httpx.ASGITransport(app=app)
     headers = {"Idempotency-Key": "slow"}
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=transport, base_url="http://t", headers=bearer(token())
-        ) as client,
-    ):
+    async with serve(container, headers=bearer(token())) as service:
+        client = service.client
         first = asyncio.create_task(client.post("/users", json=ADA, headers=headers))
         await asyncio.wait_for(gated.entered.wait(), 5)
         repeat = await client.post("/users", json=ADA, headers=headers)
@@ -127,24 +120,13 @@ async def test_repeat_while_in_flight_is_409(container: Container) -> None:
 @pytest.fixture
 async def two_instances(postgres_url: str) -> AsyncIterator[list[httpx.AsyncClient]]:
     """Two app instances (two containers, two engines) sharing one database."""
+    settings = Settings(database_url=postgres_url, auth_jwt_secret=SecretStr(SECRET))
     async with AsyncExitStack() as stack:
-        clients = []
-        for _ in range(2):
-            container = Container()
-            settings = Settings(database_url=postgres_url, auth_jwt_secret=SecretStr(SECRET))
-            container.settings.override(providers.Object(settings))
-            app = create_app(container)
-            await stack.enter_async_context(app.router.lifespan_context(app))
-            await empty_tables(container.engine())
-            transport = httpx.ASGITransport(app=app)
-            clients.append(
-                await stack.enter_async_context(
-                    httpx.AsyncClient(
-                        transport=transport, base_url="http://t", headers=bearer(token())
-                    )
-                )
-            )
-        yield clients
+        services = [
+            await stack.enter_async_context(serve(settings, headers=bearer(token())))
+            for _ in range(2)
+        ]
+        yield [service.client for service in services]
 
 
 @pytest.mark.postgres

@@ -3,28 +3,24 @@ with its lifespan running, plus a TCP proxy to break the link to PostgreSQL."""
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, MutableMapping
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-import jwt
 import pytest
-from dependency_injector import providers
-from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from entrypoints.container import Container
-from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
+from tests.support import app as support_app
 from tests.support import databases
+from tests.support.app import Service
 from tests.support.tcp_proxy import TcpProxy
+from tests.support.tokens import SECRET, bearer, token
 
 # Figures the tests measure (rounds, outcomes, seconds), shown at the end of the run under
 # "reliability figures"; RELIABILITY.md quotes them.
@@ -51,26 +47,22 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 
 # Authentication is on, as in production: requests carry an HS256 token with both scopes.
-JWT_SECRET = "reliability-tests-hs256-secret-0123456789abcdef0123456789abcdef"
-SCOPES = "users:read users:write"
 
 
-def bearer_token(scope: str = SCOPES, subject: str = "reliability-tests") -> str:
-    now = int(time.time())
-    claims = {"sub": subject, "scope": scope, "iat": now, "exp": now + 3600}
-    return jwt.encode(claims, JWT_SECRET, algorithm="HS256")
+def bearer_token() -> str:
+    return token(sub="reliability-tests", ttl=3600)
 
 
 def auth_headers() -> dict[str, str]:
-    return {"Authorization": f"Bearer {bearer_token()}"}
+    return bearer(bearer_token())
 
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:
-    """Settings for `database_url`, verifying tokens signed with JWT_SECRET (whatever the
+    """Settings for `database_url`, verifying tokens signed with SECRET (whatever the
     environment says about authentication)."""
     auth = {
         "auth_disabled": False,
-        "auth_jwt_secret": JWT_SECRET,
+        "auth_jwt_secret": SECRET,
         "auth_issuer": None,
         "auth_audience": None,
     }
@@ -84,32 +76,10 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
 LEAKS = ("Traceback", "sqlalchemy", "asyncpg", "aiosqlite", 'File "', "SELECT ", "INSERT ")
 
 
-@dataclass
-class Service:
-    app: FastAPI
-    container: Container
-    client: httpx.AsyncClient
-
-    @property
-    def engine(self) -> AsyncEngine:
-        engine: AsyncEngine = self.container.engine()
-        return engine
-
-
-@asynccontextmanager
-async def serve(settings: Settings, *, empty: bool = True) -> AsyncIterator[Service]:
-    """The app on `settings`, lifespan started, with a client that never raises on 5xx."""
-    container = Container()
-    container.settings.override(providers.Object(settings))
-    app = create_app(container)
-    async with app.router.lifespan_context(app):
-        if empty and container.backend() == "sqlalchemy":
-            await databases.empty_tables(container.engine())
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://testserver", timeout=30, headers=auth_headers()
-        ) as client:
-            yield Service(app, container, client)
+def serve(settings: Settings, *, empty: bool = True) -> AbstractAsyncContextManager[Service]:
+    """The app on `settings`, lifespan started, with an authenticated client that never
+    raises on 5xx."""
+    return support_app.serve(settings, headers=auth_headers(), empty=empty)
 
 
 def statuses(responses: Iterable[httpx.Response]) -> Counter[int]:

@@ -27,8 +27,9 @@ import pytest
 from sqlalchemy import text
 
 from adapters.sqlalchemy import EngineOptions, create_engine
-from tests.reliability.conftest import JWT_SECRET, bearer_token, figures
+from tests.reliability.conftest import bearer_token, figures
 from tests.support import databases
+from tests.support.tokens import SECRET
 
 BIN = Path(sys.executable).parent
 EXIT_WITHIN = 20.0  # seconds from SIGTERM to exit, in-flight work included
@@ -63,7 +64,7 @@ async def server(tmp_path: Path) -> AsyncIterator[Server]:
     env = {
         **inherited,
         "DATABASE_URL": url,
-        "AUTH_JWT_SECRET": JWT_SECRET,
+        "AUTH_JWT_SECRET": SECRET,
         "AUTH_DISABLED": "false",
         "LOG_LEVEL": "INFO",
     }
