@@ -9,7 +9,6 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from dependency_injector import providers
 from pydantic import SecretStr
 
 from entrypoints.logging_config import configure_logging
@@ -37,13 +36,10 @@ def migrate(settings: Settings) -> None:
 def purge_idempotency_keys(settings: Settings) -> None:
     import asyncio
 
-    from dependency_injector import providers
-
-    from entrypoints.container import Container
+    from entrypoints.container import container_for
 
     async def purge() -> int:
-        container = Container()
-        container.settings.override(providers.Object(settings))
+        container = container_for(settings)
         try:
             return await container.idempotency().purge()
         finally:
@@ -66,14 +62,14 @@ def development_settings(settings: Settings) -> Settings:
 
 
 def print_development_token(settings: Settings, host: str, port: int) -> None:
-    from entrypoints.container import Container
+    from entrypoints.container import container_for
 
     if settings.auth_disabled or settings.auth_jwt_secret is None:
         return
-    container = Container()
-    container.settings.override(providers.Object(settings))
-    token = container.token_minter().mint(
-        subject="developer", scopes=DEV_SCOPES, ttl_seconds=DEV_TTL_SECONDS
+    token = (
+        container_for(settings)
+        .token_minter()
+        .mint(subject="developer", scopes=DEV_SCOPES, ttl_seconds=DEV_TTL_SECONDS)
     )
     print(
         f"\nDevelopment token ({DEV_SCOPES}, valid 12 h):\n\n  {token}\n\n"
@@ -84,17 +80,16 @@ def print_development_token(settings: Settings, host: str, port: int) -> None:
 
 
 def mint(settings: Settings, subject: str, scopes: str, ttl: int) -> None:
-    from entrypoints.container import Container
+    from entrypoints.container import container_for
 
-    container = Container()
-    container.settings.override(providers.Object(settings))
-    print(container.token_minter().mint(subject=subject, scopes=scopes, ttl_seconds=ttl))
+    minter = container_for(settings).token_minter()
+    print(minter.mint(subject=subject, scopes=scopes, ttl_seconds=ttl))
 
 
 def serve(settings: Settings, host: str, port: int, workers: int) -> None:
     import uvicorn
 
-    from entrypoints.container import Container
+    from entrypoints.container import container_for
     from entrypoints.http.app import create_app
     from entrypoints.server import GracefulServer
 
@@ -111,11 +106,14 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
         "timeout_graceful_shutdown": 20,
     }
     if workers > 1:
+        if settings.dev_mode:
+            # Workers build their settings from the environment: a generated development
+            # secret would not reach them.
+            raise SystemExit("users-service: --dev serves with one worker")
         # Each worker process imports the app and builds its own container and engine.
         uvicorn.run("entrypoints.http.asgi:app", workers=workers, **options)
         return
-    container = Container()
-    container.settings.override(providers.Object(settings))
+    container = container_for(settings)
     app = create_app(container)
 
     def drain() -> None:

@@ -109,3 +109,10 @@ class Container(containers.DeclarativeContainer):
 
     idempotency = providers.Singleton(Idempotency, uow=unit_of_work, clock=clock)
     idempotent_requests = providers.Singleton(IdempotentRequests, idempotency)
+
+
+def container_for(settings: Settings) -> Container:
+    """A container on these settings rather than on the environment's."""
+    container = Container()
+    container.settings.override(providers.Object(settings))
+    return container

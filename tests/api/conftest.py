@@ -9,9 +9,9 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from entrypoints.container import Container
+from entrypoints.container import Container, container_for
 from entrypoints.settings import Settings
-from tests.support.app import container_for, serve
+from tests.support.app import serve
 from tests.support.tokens import SECRET, bearer, token
 
 

@@ -150,3 +150,15 @@ def test_token_command_mints_verifiable_tokens() -> None:
     assert claims["sub"] == "42"
     assert claims["scope"] == "users:read"
     assert 55 <= claims["exp"] - claims["iat"] <= 60
+
+
+def test_dev_mode_refuses_several_workers(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [BIN / "users-service", "serve", "--dev", "--workers", "2", "--port", str(_free_port())],
+        env=_environment(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "--dev serves with one worker" in result.stderr

@@ -8,20 +8,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
-from dependency_injector import providers
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from entrypoints.container import Container
+from entrypoints.container import Container, container_for
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from tests.support.databases import empty_tables
-
-
-def container_for(settings: Settings) -> Container:
-    container = Container()
-    container.settings.override(providers.Object(settings))
-    return container
 
 
 @dataclass

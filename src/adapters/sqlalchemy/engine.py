@@ -38,15 +38,22 @@ def create_engine(options: EngineOptions) -> AsyncEngine:
     return _postgresql_engine(url, options)
 
 
+def _pool_arguments(options: EngineOptions) -> dict[str, Any]:
+    return {
+        "pool_size": options.pool_size,
+        "max_overflow": options.max_overflow,
+        "pool_timeout": options.pool_timeout,
+        "pool_recycle": options.pool_recycle,
+        "pool_pre_ping": options.pool_pre_ping,
+        "echo": options.echo,
+    }
+
+
 def _postgresql_engine(url: URL, options: EngineOptions) -> AsyncEngine:
+    statement_ms = str(int(options.statement_timeout * 1000))
     return create_async_engine(
         url,
-        pool_size=options.pool_size,
-        max_overflow=options.max_overflow,
-        pool_timeout=options.pool_timeout,
-        pool_recycle=options.pool_recycle,
-        pool_pre_ping=options.pool_pre_ping,
-        echo=options.echo,
+        **_pool_arguments(options),
         connect_args={
             "timeout": options.connect_timeout,
             # Client-side bound on every statement: when the server goes silent (network
@@ -55,8 +62,8 @@ def _postgresql_engine(url: URL, options: EngineOptions) -> AsyncEngine:
             "command_timeout": options.statement_timeout + COMMAND_TIMEOUT_MARGIN,
             "server_settings": {
                 "application_name": "users-service",
-                "statement_timeout": str(int(options.statement_timeout * 1000)),
-                "lock_timeout": str(int(options.statement_timeout * 1000)),
+                "statement_timeout": statement_ms,
+                "lock_timeout": statement_ms,
                 # Short OLTP statements never profit from JIT; it only adds latency.
                 "jit": "off",
             },
@@ -69,14 +76,7 @@ def _sqlite_engine(url: URL, options: EngineOptions) -> AsyncEngine:
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(
-        url,
-        pool_size=options.pool_size,
-        max_overflow=options.max_overflow,
-        pool_timeout=options.pool_timeout,
-        pool_recycle=options.pool_recycle,
-        pool_pre_ping=options.pool_pre_ping,
-        echo=options.echo,
-        connect_args={"timeout": options.sqlite_busy_timeout},
+        url, **_pool_arguments(options), connect_args={"timeout": options.sqlite_busy_timeout}
     )
     busy_ms = int(options.sqlite_busy_timeout * 1000)
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 from functools import cache
 
 from sqlalchemy import (
-    BigInteger,
     Delete,
     Insert,
     Integer,
@@ -48,8 +47,7 @@ USER_COLUMNS = (
 
 def _any_of(column: ColumnElement[int], name: str, dialect: str) -> ColumnElement[bool]:
     if dialect == POSTGRESQL:
-        array_type = postgresql.ARRAY(BigInteger if name == "ids" else Integer)
-        return column == func.any(bindparam(name, type_=array_type))
+        return column == func.any(bindparam(name, type_=postgresql.ARRAY(column.type)))
     return column.in_(bindparam(name, expanding=True))
 
 
