@@ -161,10 +161,11 @@ def _application_error(request: Request, exc: ApplicationError) -> Response:
             instance=request.url.path,
             headers={"WWW-Authenticate": challenge},
         )
-    if isinstance(exc, AuthenticationUnavailable):
+    if isinstance(exc, StorageUnavailable | AuthenticationUnavailable):
+        logger.warning("unavailable: %s", exc, exc_info=exc.__cause__ is not None)
         return problem_response(
             SERVICE_UNAVAILABLE,
-            str(exc),
+            f"{exc} Retry shortly.",
             instance=request.url.path,
             headers={"Retry-After": RETRY_AFTER_SECONDS},
         )
@@ -181,16 +182,6 @@ def _application_error(request: Request, exc: ApplicationError) -> Response:
             headers={"Retry-After": RETRY_AFTER_SECONDS},
         )
     raise exc
-
-
-def _storage_unavailable(request: Request, exc: StorageUnavailable) -> Response:
-    logger.warning("storage unavailable: %s", exc, exc_info=exc.__cause__ is not None)
-    return problem_response(
-        SERVICE_UNAVAILABLE,
-        f"{exc} Retry shortly.",
-        instance=request.url.path,
-        headers={"Retry-After": RETRY_AFTER_SECONDS},
-    )
 
 
 def _problem_error(request: Request, exc: ProblemError) -> Response:
@@ -243,7 +234,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     # Starlette finds handlers along the exception's MRO: one per base class is enough.
     app.add_exception_handler(DomainError, domain_problem)  # type: ignore[arg-type]
     app.add_exception_handler(ApplicationError, _application_error)  # type: ignore[arg-type]
-    app.add_exception_handler(StorageUnavailable, _storage_unavailable)  # type: ignore[arg-type]
     app.add_exception_handler(ProblemError, _problem_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
