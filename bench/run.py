@@ -79,27 +79,23 @@ async def measure(
     tag = f"{server.name[0]}{round_}"
     sampler = RssSampler(server.pid)
     sampler.start()
-    try:
-        warmup: WrkResult = await run_wrk(
+
+    async def load(seconds: int, phase: str, log_suffix: str) -> WrkResult:
+        return await run_wrk(
             server.base_url,
-            load_for(config, fixture, endpoint, server.name, f"{tag}w"),
-            seconds=config.warmup,
+            load_for(config, fixture, endpoint, server.name, f"{tag}{phase}"),
+            seconds=seconds,
             threads=config.threads,
             timeout=config.timeout,
             headers=fixture.headers,
-            log_name=f"{endpoint}-r{round_}-{server.name}-warmup",
+            log_name=f"{endpoint}-r{round_}-{server.name}{log_suffix}",
         )
+
+    try:
+        warmup = await load(config.warmup, "w", "-warmup")
         sessions_before = await database.sessions(config)
         cpu_before = servers.cpu_seconds(server.pid)
-        result = await run_wrk(
-            server.base_url,
-            load_for(config, fixture, endpoint, server.name, f"{tag}m"),
-            seconds=config.duration,
-            threads=config.threads,
-            timeout=config.timeout,
-            headers=fixture.headers,
-            log_name=f"{endpoint}-r{round_}-{server.name}",
-        )
+        result = await load(config.duration, "m", "")
         cpu = servers.cpu_seconds(server.pid) - cpu_before
         sessions = await database.sessions(config) - sessions_before
     finally:
