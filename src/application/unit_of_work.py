@@ -35,6 +35,14 @@ class UnitOfWork(Protocol):
 
 
 class UnitOfWorkFactory(Protocol):
-    """Makes a fresh unit of work. `read_only=True` lets storage skip the transaction."""
+    """Makes a fresh unit of work.
 
-    def __call__(self, *, read_only: bool = False) -> UnitOfWork: ...
+    Storage may skip the transaction (BEGIN and COMMIT: two round trips) when the work
+    cannot need one: `read_only=True`, or `single_write=True` for work whose only write
+    is one INSERT of new rows. Such a statement is atomic by itself, and should it land
+    after its caller has gone (a cancelled request), it overwrites nothing: a retry sees
+    a conflict. Updates and deletes keep their transaction, so that a cancelled one can
+    never land late over a newer write. A single-write unit never issues a second write.
+    """
+
+    def __call__(self, *, read_only: bool = False, single_write: bool = False) -> UnitOfWork: ...

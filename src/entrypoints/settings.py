@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     auth_leeway: float = Field(default=5.0, ge=0, description="clock skew allowed, seconds")
     auth_jwks_cache_seconds: float = Field(default=300.0, ge=0)
     auth_jwks_min_refresh_seconds: float = Field(default=10.0, ge=0)
+    telemetry: bool = Field(
+        default=False,
+        description="FastAPI's native OpenTelemetry (needs an OpenTelemetry SDK configured)",
+    )
     dev_mode: bool = Field(default=False, description="set by `serve --dev` (make run)")
 
     @field_validator("cors_origins", "auth_algorithms", mode="before")

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sqlalchemy import EngineOptions, SqlAlchemyUnitOfWorkFactory, create_engine
+from application.users.delete import DeleteUser
 from application.users.get import GetUser
 from application.users.listing import ListUsers
 from application.users.register import RegisterUsers, UserInput
@@ -70,6 +71,38 @@ async def test_register_one_is_one_statement(
     with count_statements(engine) as log:
         await RegisterUsers(uow, SteppingClock()).one(ADMIN, "ada@example.com", "Ada")
     assert len(log.data_statements) == 1
+
+
+async def test_only_single_creates_run_without_transaction_control(
+    engine: AsyncEngine, uow: SqlAlchemyUnitOfWorkFactory
+) -> None:
+    """Creating one user is one INSERT, atomic by itself: on PostgreSQL it is sent with
+    no BEGIN and no COMMIT around it (two round trips saved). Updates and deletes keep
+    their transaction (a cancelled one must not land late), and so does a multi-row
+    batch, which stays all or nothing. SQLite, in process, keeps BEGIN IMMEDIATE."""
+    clock = SteppingClock()
+    register = RegisterUsers(uow, clock)
+    with count_statements(engine) as log:
+        ada = await register.one(ADMIN, "ada@example.com", "Ada")
+        await UpdateUser(uow, clock)(ADMIN, ada.id, name="Ada L", expected_versions=[1])
+        await DeleteUser(uow)(ADMIN, ada.id, expected_versions=[2])
+    verbs = [s.split(None, 1)[0].upper().rstrip(";") for s in log.statements]
+    if engine.dialect.name == "postgresql":
+        assert verbs == ["INSERT", "BEGIN", "UPDATE", "COMMIT", "BEGIN", "DELETE", "COMMIT"]
+    else:
+        assert verbs == ["BEGIN", "INSERT", "BEGIN", "UPDATE", "BEGIN", "DELETE"]
+
+    with count_statements(engine) as log:
+        await register.many(
+            ADMIN, [UserInput("a@example.com", "A"), UserInput("b@example.com", "B")]
+        )
+    verbs = [s.split(None, 1)[0].upper().rstrip(";") for s in log.statements]
+    expected = (
+        ["BEGIN", "INSERT", "COMMIT"]
+        if engine.dialect.name == "postgresql"
+        else ["BEGIN", "INSERT"]
+    )
+    assert verbs == expected
 
 
 async def test_echo_logs_statements_on_every_path(

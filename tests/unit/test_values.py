@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import sys
+import unicodedata
+
 import pytest
 
 from domain.errors import InvalidEmail, InvalidName, InvalidValue
-from domain.values import Email, Name
+from domain.values import FORBIDDEN_CATEGORIES, Email, Name
 
 
 @pytest.mark.parametrize(
@@ -90,3 +93,25 @@ def test_invalid_value_can_be_located_under_a_prefix() -> None:
     assert isinstance(located, InvalidValue)
     assert located.loc == ("users", 3, "name")
     assert located.message == "must not be empty"
+
+
+def test_parsing_a_value_object_returns_it_unchanged() -> None:
+    email, name = Email.parse("Ada@Example.COM"), Name.parse(" Ada ")
+    assert Email.parse(email) is email
+    assert Name.parse(name) is name
+
+
+def test_every_character_of_the_forbidden_categories_is_refused_and_no_other() -> None:
+    refused = []
+    for code in range(sys.maxunicode + 1):
+        try:
+            Name.parse(f"a{chr(code)}b")
+        except InvalidName:
+            refused.append(code)
+    expected = [
+        code
+        for code in range(sys.maxunicode + 1)
+        if unicodedata.category(chr(code)) in FORBIDDEN_CATEGORIES
+    ]
+    assert refused == expected
+    assert {0x00, 0x85, 0x2028, 0xD800} <= set(refused)

@@ -74,5 +74,8 @@ class InMemoryUnitOfWorkFactory:
     def __init__(self, store: InMemoryStore | None = None) -> None:
         self.store = store or InMemoryStore()
 
-    def __call__(self, *, read_only: bool = False) -> InMemoryUnitOfWork:
+    def __call__(
+        self, *, read_only: bool = False, single_write: bool = False
+    ) -> InMemoryUnitOfWork:
+        # A single write needs no special case here: a transaction gives the same result.
         return InMemoryUnitOfWork(self.store, read_only=read_only)

@@ -26,9 +26,10 @@ class _Session(Protocol):
 class _DriverSession:
     """PostgreSQL: a connection lent by SQLAlchemy's pool, driven through asyncpg.
 
-    A read-only session opens no transaction (the driver autocommits a lone SELECT);
-    a writer opens one and rolls it back unless committed. A connection whose state is
-    in doubt (a failure or a cancellation mid-statement) is discarded, not pooled.
+    A read-only or single-write session opens no transaction (the driver autocommits
+    each statement); a writer opens one and rolls it back unless committed. A connection
+    whose state is in doubt (a failure or a cancellation mid-statement) is discarded, not
+    pooled.
     """
 
     def __init__(self, pooled: PoolProxiedConnection, engine: AsyncEngine) -> None:
@@ -76,10 +77,10 @@ class _ConnectionSession:
                 raise
 
 
-async def _open(engine: AsyncEngine, read_only: bool) -> _Session:
+async def _open(engine: AsyncEngine, read_only: bool, single_write: bool) -> _Session:
     if engine.dialect.name == "postgresql":
         session = _DriverSession(await engine.raw_connection(), engine)
-        if not read_only:
+        if not (read_only or single_write):
             try:
                 await session.begin()
             except BaseException:
@@ -96,9 +97,12 @@ class SqlAlchemyUnitOfWork:
     """One pooled connection and its transaction; driver failures that mean
     "unavailable" leave as `StorageUnavailable`."""
 
-    def __init__(self, engine: AsyncEngine, *, read_only: bool = False) -> None:
+    def __init__(
+        self, engine: AsyncEngine, *, read_only: bool = False, single_write: bool = False
+    ) -> None:
         self._engine = engine
         self._read_only = read_only
+        self._single_write = single_write
         self._session: _Session | None = None
 
     @property
@@ -116,7 +120,7 @@ class SqlAlchemyUnitOfWork:
 
     async def __aenter__(self) -> Self:
         try:
-            self._session = await _open(self._engine, self._read_only)
+            self._session = await _open(self._engine, self._read_only, self._single_write)
         except Exception as exc:
             if is_transient(exc):
                 raise unavailable(exc) from exc
@@ -147,5 +151,7 @@ class SqlAlchemyUnitOfWorkFactory:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
-    def __call__(self, *, read_only: bool = False) -> SqlAlchemyUnitOfWork:
-        return SqlAlchemyUnitOfWork(self.engine, read_only=read_only)
+    def __call__(
+        self, *, read_only: bool = False, single_write: bool = False
+    ) -> SqlAlchemyUnitOfWork:
+        return SqlAlchemyUnitOfWork(self.engine, read_only=read_only, single_write=single_write)

@@ -17,8 +17,10 @@ MAX_BATCH_SIZE = 1000
 
 @dataclass(frozen=True, slots=True)
 class UserInput:
-    email: str
-    name: str
+    """Raw strings are parsed here; value objects (parsed at the edge) pass as they are."""
+
+    email: Email | str
+    name: Name | str
 
 
 class RegisterUsers:
@@ -33,7 +35,12 @@ class RegisterUsers:
         self._clock = clock
 
     async def one(
-        self, actor: Principal, email: str, name: str, *, claim: IdempotencyClaim | None = None
+        self,
+        actor: Principal,
+        email: Email | str,
+        name: Name | str,
+        *,
+        claim: IdempotencyClaim | None = None,
     ) -> User:
         require(actor, WRITE)
         [user] = await self._register([_parse(email, name)], claim)
@@ -61,7 +68,9 @@ class RegisterUsers:
         self, new_users: list[NewUser], claim: IdempotencyClaim | None
     ) -> list[User]:
         repeated = _repeated_indices(new_users)
-        async with self._uow() as uow:
+        # One user and no claim to complete: the INSERT is the only write.
+        single_write = len(new_users) == 1 and claim is None
+        async with self._uow(single_write=single_write) as uow:
             stored = await uow.users.insert_new(new_users, self._clock.now())
             taken = repeated | {i for i, user in enumerate(stored) if user is None}
             if taken:
@@ -75,7 +84,7 @@ class RegisterUsers:
         return users
 
 
-def _parse(email: str, name: str) -> NewUser:
+def _parse(email: Email | str, name: Name | str) -> NewUser:
     return NewUser(email=Email.parse(email), name=Name.parse(name))
 
 

@@ -28,8 +28,8 @@ class UpdateUser:
         actor: Principal,
         user_id: int,
         *,
-        email: str | None = None,
-        name: str | None = None,
+        email: Email | str | None = None,
+        name: Name | str | None = None,
         expected_versions: Collection[int] | None = None,
     ) -> User:
         if not (actor.can_write or actor.is_user(user_id)):
@@ -48,7 +48,7 @@ class UpdateUser:
                 if updated is not None:
                     await uow.commit()
                     return updated
-            # Nothing was written: find out why, in the same transaction.
+            # Nothing was written: find out why.
             current = await uow.users.get(user_id)
         if current is None:
             raise UserNotFound(user_id)

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.telemetry import TelemetryConfig
 
 from entrypoints.container import Container
 from entrypoints.http.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
@@ -25,6 +26,7 @@ Every error is an RFC 9457 problem (`application/problem+json`) with a stable `c
 
 
 logger = logging.getLogger("users_service")
+_TELEMETRY_OFF: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 DISPOSE_TIMEOUT = 5.0
 
 _CORS_HEADERS = [
@@ -80,6 +82,9 @@ def create_app(container: Container | None = None) -> FastAPI:
         redirect_slashes=False,
         redoc_url=None,
         generate_unique_id_function=lambda route: route.name,
+        # FastAPI's native OpenTelemetry probes the global providers on every request;
+        # that is CPU spent for nothing unless an SDK is configured, so it is opt-in.
+        telemetry=None if settings.telemetry else _TELEMETRY_OFF,
     )
     app.state.container = container
     app.include_router(users.router)

@@ -8,31 +8,35 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
-from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
+from email_validator import SPECIAL_USE_DOMAIN_NAMES
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
+    GetPydanticSchema,
     StringConstraints,
     field_validator,
 )
 from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import core_schema
 
 from application.users.register import MAX_BATCH_SIZE
 from domain.errors import InvalidValue
 from domain.values import MAX_EMAIL_LENGTH, MAX_NAME_LENGTH, Email, Name
+from entrypoints.http.emails import normalised_email
 
 # Cheap bounds first, so a 10 MB name is refused before any work is done on it.
 _LONGEST_NAME_INPUT = 1000
+Value = TypeVar("Value")
 
 
-def _domain_check(parse: Callable[[str], str]) -> Callable[[str], str]:
+def _domain_check(parse: Callable[[str], Value]) -> Callable[[str], Value]:
     """A pydantic validator from a domain parser: InvalidValue becomes a field error."""
 
-    def check(value: str) -> str:
+    def check(value: str) -> Value:
         try:
             return parse(value)
         except InvalidValue as exc:
@@ -41,15 +45,20 @@ def _domain_check(parse: Callable[[str], str]) -> Callable[[str], str]:
     return check
 
 
-def _normalised_email(value: str) -> str:
-    try:
-        return validate_email(value, check_deliverability=False).normalized
-    except EmailNotValidError as exc:
-        raise ValueError(str(exc)) from None
+def _value_object(parse: Callable[[str], Any], **constraints: Any) -> GetPydanticSchema:
+    """A string field that validates into a domain value object (serialised back with
+    `str`), so the use cases receive values that are valid by construction and never
+    parse them a second time."""
+    validator = _domain_check(parse)
+    return GetPydanticSchema(
+        lambda _source, _handler: core_schema.no_info_after_validator_function(
+            validator,
+            core_schema.str_schema(**constraints),
+            serialization=core_schema.plain_serializer_function_ser_schema(str),
+        )
+    )
 
 
-_valid_email = _domain_check(lambda value: Email.parse(_normalised_email(value)).value)
-_valid_name = _domain_check(lambda value: Name.parse(value).value)
 _email_key = _domain_check(lambda value: Email.parse(value).key)
 
 
@@ -72,9 +81,12 @@ _NAME_PATTERN = (
 )
 
 EmailIn = Annotated[
-    str,
-    StringConstraints(min_length=3, max_length=MAX_EMAIL_LENGTH),
-    AfterValidator(_valid_email),
+    Email,
+    _value_object(
+        lambda value: Email.parse(normalised_email(value)),
+        min_length=3,
+        max_length=MAX_EMAIL_LENGTH,
+    ),
     Field(examples=["Ada.Lovelace@example.com"], json_schema_extra=_EMAIL_SCHEMA),
 ]
 EmailFilter = Annotated[
@@ -85,9 +97,8 @@ EmailFilter = Annotated[
 ]
 """An email as a list filter: structurally valid, reduced to its case-insensitive key."""
 NameIn = Annotated[
-    str,
-    StringConstraints(max_length=_LONGEST_NAME_INPUT),
-    AfterValidator(_valid_name),
+    Name,
+    _value_object(Name.parse, max_length=_LONGEST_NAME_INPUT),
     Field(
         description="1 to 100 characters after trimming, no control characters",
         examples=["Ada Lovelace"],
