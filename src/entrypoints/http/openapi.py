@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 
 from entrypoints.http.problems import PROBLEM_MEDIA_TYPE
 from entrypoints.http.schemas import Problem
@@ -27,6 +28,11 @@ _DESCRIPTIONS = {
 
 _ALWAYS = (500,)
 AUTHENTICATED = (401, 403, 503)
+
+
+def operation_id(route: APIRoute) -> str:
+    """Stable operation ids: the route's name (`get_user`), not FastAPI's path-derived one."""
+    return route.name
 
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:

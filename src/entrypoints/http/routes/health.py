@@ -8,12 +8,12 @@ from fastapi import APIRouter, Request, Response
 
 from entrypoints.http.dependencies import provided
 from entrypoints.http.lifecycle import Lifecycle, ReadinessProbe
-from entrypoints.http.openapi import problems
+from entrypoints.http.openapi import operation_id, problems
 from entrypoints.http.problems import SERVICE_UNAVAILABLE, problem_response
 from entrypoints.http.representation import json_response
 from entrypoints.settings import Settings
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], generate_unique_id_function=operation_id)
 logger = logging.getLogger("users_service.health")
 
 _OK: dict[int | str, dict[str, Any]] = {

@@ -4,7 +4,7 @@ raised, never caught here (the problem table answers them)."""
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from application.idempotency import IdempotencyClaim
 from application.users.delete import DeleteUser
@@ -16,8 +16,13 @@ from domain.user import User
 from entrypoints.http.cursors import CursorCodec
 from entrypoints.http.dependencies import provided
 from entrypoints.http.idempotency import IdempotencyKey, IdempotentRequests
-from entrypoints.http.openapi import AUTHENTICATED, problems
-from entrypoints.http.preconditions import expected_versions, none_match
+from entrypoints.http.openapi import AUTHENTICATED, operation_id, problems
+from entrypoints.http.preconditions import (
+    IF_MATCH_DOC,
+    IF_NONE_MATCH_DOC,
+    expected_versions,
+    none_match,
+)
 from entrypoints.http.problems import UNSUPPORTED_MEDIA_TYPE, ProblemError
 from entrypoints.http.representation import etag, json_response, user_response, users_body
 from entrypoints.http.schemas import (
@@ -35,13 +40,6 @@ MAX_ID = 2**63 - 1
 # `{user_id:int}` matches digits only, so /users/batch is never taken for an id: other
 # methods there answer 405 (Allow: POST), and a non-numeric id is simply no such route.
 UserId = Annotated[int, Path(ge=1, le=MAX_ID, description="The user's id")]
-IfMatch = Annotated[
-    str | None,
-    Header(description='Write only if the user is at this version, e.g. `"3"`'),
-]
-IfNoneMatch = Annotated[
-    str | None, Header(description="Answer 304 if the user is still at this version")
-]
 
 
 async def require_json(request: Request) -> None:
@@ -57,7 +55,7 @@ _NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
     304: {"description": "Not modified: If-None-Match names the current version"}
 }
 
-router = APIRouter(tags=["users"])
+router = APIRouter(tags=["users"], generate_unique_id_function=operation_id)
 _JSON_BODY = [Depends(require_json)]
 
 
@@ -123,16 +121,17 @@ async def create_users_batch(
     summary="Get a user",
     response_model=UserOut,
     responses=_NOT_MODIFIED | problems(404, 422, *AUTHENTICATED),
+    openapi_extra=IF_NONE_MATCH_DOC,
 )
 @router.get("/users/{user_id:int}/", include_in_schema=False)
 async def get_user(
+    request: Request,
     actor: Actor,
     user_id: UserId,
     get: Annotated[GetUser, provided("get_user")],
-    if_none_match: IfNoneMatch = None,
 ) -> Response:
     user = await get(actor, user_id)
-    if none_match(if_none_match, user.version):
+    if none_match(request, user.version):
         return Response(status_code=304, headers={"ETag": etag(user.version)})
     return user_response(user)
 
@@ -185,21 +184,22 @@ async def list_users(
     response_model=UserOut,
     responses=problems(400, 404, 409, 412, 413, 415, 422, *AUTHENTICATED),
     dependencies=_JSON_BODY,
+    openapi_extra=IF_MATCH_DOC,
 )
 @router.patch("/users/{user_id:int}/", include_in_schema=False, dependencies=_JSON_BODY)
 async def update_user(
+    request: Request,
     actor: Actor,
     user_id: UserId,
     body: UserPatch,
     update: Annotated[UpdateUser, provided("update_user")],
-    if_match: IfMatch = None,
 ) -> Response:
     user = await update(
         actor,
         user_id,
         email=body.email,
         name=body.name,
-        expected_versions=expected_versions(if_match),
+        expected_versions=expected_versions(request),
     )
     return user_response(user)
 
@@ -211,13 +211,14 @@ async def update_user(
     status_code=204,
     response_class=Response,
     responses=problems(404, 412, 422, *AUTHENTICATED),
+    openapi_extra=IF_MATCH_DOC,
 )
 @router.delete("/users/{user_id:int}/", status_code=204, include_in_schema=False)
 async def delete_user(
+    request: Request,
     actor: Actor,
     user_id: UserId,
     delete: Annotated[DeleteUser, provided("delete_user")],
-    if_match: IfMatch = None,
 ) -> Response:
-    await delete(actor, user_id, expected_versions=expected_versions(if_match))
+    await delete(actor, user_id, expected_versions=expected_versions(request))
     return Response(status_code=204)
