@@ -12,7 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.telemetry import TelemetryConfig
 
 from entrypoints.container import Container
-from entrypoints.http.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from entrypoints.http.middleware import EdgeMiddleware
 from entrypoints.http.openapi import install_openapi
 from entrypoints.http.problems import install_problem_handlers
 from entrypoints.http.routes import health, users
@@ -101,9 +101,10 @@ def create_app(container: Container | None = None) -> FastAPI:
         _mount(app, router)
     install_problem_handlers(app)
     install_openapi(app)
-    # Added last is outermost: every answer, even a 413, gets a request id and a log line.
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes)
     if settings.cors_origins:
+        # Outermost (added last), so that every answer, 413s and 500s included, carries
+        # the CORS headers a browser needs to read it. Preflights are answered here.
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
@@ -112,5 +113,4 @@ def create_app(container: Container | None = None) -> FastAPI:
             expose_headers=_EXPOSED_HEADERS,
             max_age=600,
         )
-    app.add_middleware(RequestContextMiddleware)
     return app

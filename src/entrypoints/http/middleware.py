@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: request ids, the access log, the last-resort 500, body limits.
+"""The edge middleware: request ids, the access log, body limits, the last-resort 500.
 
 Pure ASGI rather than BaseHTTPMiddleware: no extra task per request, no buffering.
 """
@@ -18,22 +18,31 @@ from entrypoints.http.request_context import choose_request_id, request_id_var
 access_logger = logging.getLogger("users_service.access")
 _NOSNIFF = (b"x-content-type-options", b"nosniff")
 _NO_STORE = (b"cache-control", b"no-store")
+_CLOSE = {"Connection": "close"}
 error_logger = logging.getLogger("users_service.errors")
 
 
-class RequestContextMiddleware:
-    """Gives every request an id, logs one line for it, and turns any uncaught
-    exception into a generic 500 problem (the traceback goes to the log only)."""
+class EdgeMiddleware:
+    """The outer edge of every request, in one pure ASGI layer:
 
-    def __init__(self, app: ASGIApp) -> None:
+    - a request id (offered or made) on the response and in every log line;
+    - one access-log line per request;
+    - bodies over `max_body_bytes` refused with 413: at once when Content-Length says
+      so, or as soon as a streamed body crosses the limit, without reading the rest;
+    - any uncaught exception turned into a generic 500 problem (the traceback goes to
+      the log only).
+    """
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
         self.app = app
+        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        offered = Headers(scope=scope).get("x-request-id")
-        request_id = choose_request_id(offered)
+        headers = Headers(scope=scope)
+        request_id = choose_request_id(headers.get("x-request-id"))
         token = request_id_var.set(request_id)
         extra_headers = [(b"x-request-id", request_id.encode("ascii")), _NOSNIFF]
         if scope["path"].startswith("/users"):
@@ -41,6 +50,8 @@ class RequestContextMiddleware:
         status = 500
         started = time.perf_counter()
         response_started = False
+        limit = self.max_body_bytes
+        received = 0
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, response_started
@@ -50,8 +61,24 @@ class RequestContextMiddleware:
                 message["headers"] = [*message.get("headers", ()), *extra_headers]
             await send(message)
 
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise HTTPException(413, self._too_large(), headers=_CLOSE)
+            return message
+
         try:
-            await self.app(scope, receive, send_with_id)
+            declared = headers.get("content-length")
+            if declared is not None and declared.isdigit() and int(declared) > limit:
+                response = problem_response(
+                    PAYLOAD_TOO_LARGE, self._too_large(), instance=scope["path"], headers=_CLOSE
+                )
+                await response(scope, receive, send_with_id)
+            else:
+                await self.app(scope, limited_receive, send_with_id)
         except Exception:
             error_logger.exception(
                 "unhandled error",
@@ -77,41 +104,5 @@ class RequestContextMiddleware:
             )
             request_id_var.reset(token)
 
-
-class BodySizeLimitMiddleware:
-    """Refuses bodies over `max_bytes` with 413: at once when Content-Length says so,
-    or as soon as a streamed body crosses the limit, without reading the rest."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = Headers(scope=scope).get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            response = problem_response(
-                PAYLOAD_TOO_LARGE,
-                self._detail(),
-                instance=scope["path"],
-                headers={"Connection": "close"},
-            )
-            await response(scope, receive, send)
-            return
-        received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise HTTPException(413, self._detail(), headers={"Connection": "close"})
-            return message
-
-        await self.app(scope, limited_receive, send)
-
-    def _detail(self) -> str:
-        return f"The request body exceeds {self.max_bytes} bytes."
+    def _too_large(self) -> str:
+        return f"The request body exceeds {self.max_body_bytes} bytes."
