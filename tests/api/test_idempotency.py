@@ -81,6 +81,7 @@ async def test_malformed_key_is_422(client: httpx.AsyncClient, key: str) -> None
         "/users", json=ADA, headers={"Idempotency-Key": key.encode("utf-8")}
     )
     assert_problem(response, 422, "validation_failed")
+    assert [e["loc"] for e in response.json()["errors"]] == [["header", "Idempotency-Key"]]
     assert (await client.get("/users")).json()["items"] == []
 
 

@@ -9,13 +9,15 @@ profiling showed to cost more CPU than the query itself on short OLTP reads.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
+from sqlalchemy import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.types import TypeEngine
 
 Row = Sequence[Any]
 Params = Mapping[str, Any] | Sequence[Mapping[str, Any]]
@@ -56,6 +58,12 @@ class ConnectionExecutor:
         return int(result.rowcount)
 
 
+def _bind_processor(type_: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
+    if isinstance(type_, ARRAY) and type_.item_type.bind_processor(dialect) is None:
+        return None  # asyncpg takes the list as it is; SQLAlchemy's would only copy it
+    return type_.bind_processor(dialect)
+
+
 class _Compiled:
     """SQL text, positional parameter order and the types' bind processors."""
 
@@ -70,7 +78,7 @@ class _Compiled:
         self.processors = {
             name: processor
             for name in self.names
-            if (processor := compiled.binds[name].type.bind_processor(dialect)) is not None
+            if (processor := _bind_processor(compiled.binds[name].type, dialect)) is not None
         }
 
     def arguments(self, params: Mapping[str, Any]) -> list[Any]:

@@ -3,30 +3,45 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Annotated
 
 import orjson
-from fastapi import Header, Request, Response
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
 from application.access import Principal
 from application.idempotency import Idempotency, IdempotencyClaim, StoredResponse
 from domain.errors import DomainError
 from domain.user import User
+from entrypoints.http.openapi import optional_header
 from entrypoints.http.problems import domain_problem
 
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        pattern=r"^[\x21-\x7e]{1,255}$",
-        description="1 to 255 visible ASCII characters; a repeat replays the first answer",
-    ),
-]
+_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
+_KEY = re.compile(_KEY_PATTERN)
+IDEMPOTENCY_KEY_DOC = optional_header(
+    "Idempotency-Key",
+    "1 to 255 visible ASCII characters; a repeat replays the first answer",
+    pattern=_KEY_PATTERN,
+)
 
 _KEPT_HEADERS = ("content-type", "location", "etag")
 ANONYMOUS = "anonymous"
+
+
+def idempotency_key(request: Request) -> str | None:
+    """The request's Idempotency-Key, if it sent one; a malformed key is a 422."""
+    key = request.headers.get("idempotency-key")
+    if key is not None and _KEY.fullmatch(key) is None:
+        error = {
+            "type": "string_pattern_mismatch",
+            "loc": ("header", "Idempotency-Key"),
+            "msg": f"String should match pattern '{_KEY_PATTERN}'",
+            "input": key,
+        }
+        raise RequestValidationError([error])
+    return key
 
 
 def _fingerprint(request: Request, body: BaseModel) -> str:
@@ -57,11 +72,11 @@ class IdempotentRequests:
         self,
         request: Request,
         actor: Principal,
-        key: str | None,
         body: BaseModel,
         execute: Callable[[IdempotencyClaim | None], Awaitable[Sequence[User]]],
         render: Callable[[Sequence[User]], Response],
     ) -> Response:
+        key = idempotency_key(request)
         if key is None:
             return render(await execute(None))
         # Keys belong to the caller: two clients using one key never see each other's answers.

@@ -30,6 +30,23 @@ _ALWAYS = (500,)
 AUTHENTICATED = (401, 403, 503)
 
 
+def optional_header(name: str, description: str, **schema: Any) -> dict[str, Any]:
+    """`openapi_extra` documenting a header the route reads from the request itself.
+
+    Optional headers are read that way, not declared as FastAPI parameters: FastAPI
+    resolves and validates every declared parameter on every request, about 10 µs of CPU
+    apiece (measured), for headers that most requests do not send.
+    """
+    parameter = {
+        "name": name,
+        "in": "header",
+        "required": False,
+        "description": description,
+        "schema": {"type": "string", **schema},
+    }
+    return {"parameters": [parameter]}
+
+
 def operation_id(route: APIRoute) -> str:
     """Stable operation ids: the route's name (`get_user`), not FastAPI's path-derived one."""
     return route.name

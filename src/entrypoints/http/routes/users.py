@@ -15,7 +15,7 @@ from application.users.update import UpdateUser
 from domain.user import User
 from entrypoints.http.cursors import CursorCodec
 from entrypoints.http.dependencies import provided
-from entrypoints.http.idempotency import IdempotencyKey, IdempotentRequests
+from entrypoints.http.idempotency import IDEMPOTENCY_KEY_DOC, IdempotentRequests
 from entrypoints.http.openapi import AUTHENTICATED, operation_id, problems
 from entrypoints.http.preconditions import (
     IF_MATCH_DOC,
@@ -67,6 +67,7 @@ _JSON_BODY = [Depends(require_json)]
     response_model=UserOut,
     responses=problems(400, 409, 413, 415, 422, *AUTHENTICATED),
     dependencies=_JSON_BODY,
+    openapi_extra=IDEMPOTENCY_KEY_DOC,
 )
 @router.post("/users/", status_code=201, include_in_schema=False, dependencies=_JSON_BODY)
 async def create_user(
@@ -75,7 +76,6 @@ async def create_user(
     body: UserCreate,
     register: Annotated[RegisterUsers, provided("register_users")],
     idempotent: Annotated[IdempotentRequests, provided("idempotent_requests")],
-    idempotency_key: IdempotencyKey = None,
 ) -> Response:
     async def execute(claim: IdempotencyClaim | None) -> list[User]:
         return [await register.one(actor, body.email, body.name, claim=claim)]
@@ -84,7 +84,7 @@ async def create_user(
         [user] = users
         return user_response(user, status_code=201, headers={"Location": f"/users/{user.id}"})
 
-    return await idempotent.run(request, actor, idempotency_key, body, execute, render)
+    return await idempotent.run(request, actor, body, execute, render)
 
 
 @router.post(
@@ -95,6 +95,7 @@ async def create_user(
     response_model=UserList,
     responses=problems(400, 409, 413, 415, 422, *AUTHENTICATED),
     dependencies=_JSON_BODY,
+    openapi_extra=IDEMPOTENCY_KEY_DOC,
 )
 async def create_users_batch(
     request: Request,
@@ -102,7 +103,6 @@ async def create_users_batch(
     body: BatchCreate,
     register: Annotated[RegisterUsers, provided("register_users")],
     idempotent: Annotated[IdempotentRequests, provided("idempotent_requests")],
-    idempotency_key: IdempotencyKey = None,
 ) -> Response:
     items = [UserInput(u.email, u.name) for u in body.users]
 
@@ -112,7 +112,7 @@ async def create_users_batch(
     def render(users: Sequence[User]) -> Response:
         return json_response({"items": users_body(users)}, status_code=201)
 
-    return await idempotent.run(request, actor, idempotency_key, body, execute, render)
+    return await idempotent.run(request, actor, body, execute, render)
 
 
 @router.get(
