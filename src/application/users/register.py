@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from application.access import WRITE, Principal, require
 from application.clock import Clock
@@ -15,10 +16,19 @@ from domain.values import Email, Name
 MAX_BATCH_SIZE = 1000
 
 
+class UserFields(Protocol):
+    """What a batch item must offer: an email and a name, as raw strings (parsed here)
+    or as value objects (parsed already, at the edge: they pass as they are)."""
+
+    @property
+    def email(self) -> Email | str: ...
+
+    @property
+    def name(self) -> Name | str: ...
+
+
 @dataclass(frozen=True, slots=True)
 class UserInput:
-    """Raw strings are parsed here; value objects (parsed at the edge) pass as they are."""
-
     email: Email | str
     name: Name | str
 
@@ -49,7 +59,7 @@ class RegisterUsers:
     async def many(
         self,
         actor: Principal,
-        items: Sequence[UserInput],
+        items: Sequence[UserFields],
         *,
         claim: IdempotencyClaim | None = None,
     ) -> list[User]:

@@ -10,7 +10,7 @@ from application.idempotency import IdempotencyClaim
 from application.users.delete import DeleteUser
 from application.users.get import GetUser
 from application.users.listing import MAX_IDS_FILTER, MAX_PAGE_SIZE, ListUsers
-from application.users.register import RegisterUsers, UserInput
+from application.users.register import RegisterUsers
 from application.users.update import UpdateUser
 from domain.user import User
 from entrypoints.http.cursors import CursorCodec
@@ -104,10 +104,8 @@ async def create_users_batch(
     register: Annotated[RegisterUsers, provided("register_users")],
     idempotent: Annotated[IdempotentRequests, provided("idempotent_requests")],
 ) -> Response:
-    items = [UserInput(u.email, u.name) for u in body.users]
-
     async def execute(claim: IdempotencyClaim | None) -> list[User]:
-        return await register.many(actor, items, claim=claim)
+        return await register.many(actor, body.users, claim=claim)
 
     def render(users: Sequence[User]) -> Response:
         return json_response({"items": users_body(users)}, status_code=201)
