@@ -92,16 +92,17 @@ class EdgeMiddleware:
                 )
                 await response(scope, receive, send_with_id)
         finally:
-            access_logger.info(
-                "request",
-                extra={
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-                    "request_id": request_id,
-                },
-            )
+            if access_logger.isEnabledFor(logging.INFO):  # not even the record's fields else
+                access_logger.info(
+                    "request",
+                    extra={
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                        "request_id": request_id,
+                    },
+                )
             request_id_var.reset(token)
 
     def _too_large(self) -> str:
