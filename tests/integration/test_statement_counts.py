@@ -32,7 +32,7 @@ async def test_batch_of_1000_is_one_insert(
 ) -> None:
     register = RegisterUsers(uow, SteppingClock())
     items = [UserInput(f"user{i}@example.com", f"User {i}") for i in range(1000)]
-    with count_statements(engine) as log:
+    async with count_statements(engine) as log:
         users = await register.many(ADMIN, items)
     assert len(users) == 1000
     assert len(log.data_statements) == 1
@@ -46,21 +46,21 @@ async def test_get_list_and_update_are_one_statement_each(
     users = await RegisterUsers(uow, clock).many(
         ADMIN, [UserInput(f"user{i}@example.com", f"User {i}") for i in range(300)]
     )
-    with count_statements(engine) as log:
+    async with count_statements(engine) as log:
         await GetUser(uow)(ADMIN, users[5].id)
     assert len(log.data_statements) == 1
 
-    with count_statements(engine) as log:
+    async with count_statements(engine) as log:
         page = await ListUsers(uow)(ADMIN, limit=200)
     assert len(page.items) == 200
     assert len(log.data_statements) == 1
 
-    with count_statements(engine) as log:
+    async with count_statements(engine) as log:
         page = await ListUsers(uow)(ADMIN, limit=200, ids=[u.id for u in users[:200]])
     assert len(page.items) == 200
     assert len(log.data_statements) == 1
 
-    with count_statements(engine) as log:
+    async with count_statements(engine) as log:
         await UpdateUser(uow, clock)(ADMIN, users[0].id, name="Renamed", expected_versions=[1])
     assert len(log.data_statements) == 1
 
@@ -68,7 +68,7 @@ async def test_get_list_and_update_are_one_statement_each(
 async def test_register_one_is_one_statement(
     engine: AsyncEngine, uow: SqlAlchemyUnitOfWorkFactory
 ) -> None:
-    with count_statements(engine) as log:
+    async with count_statements(engine) as log:
         await RegisterUsers(uow, SteppingClock()).one(ADMIN, "ada@example.com", "Ada")
     assert len(log.data_statements) == 1
 
@@ -82,7 +82,7 @@ async def test_only_single_creates_run_without_transaction_control(
     batch, which stays all or nothing. SQLite, in process, keeps BEGIN IMMEDIATE."""
     clock = SteppingClock()
     register = RegisterUsers(uow, clock)
-    with count_statements(engine) as log:
+    async with count_statements(engine) as log:
         ada = await register.one(ADMIN, "ada@example.com", "Ada")
         await UpdateUser(uow, clock)(ADMIN, ada.id, name="Ada L", expected_versions=[1])
         await DeleteUser(uow)(ADMIN, ada.id, expected_versions=[2])
@@ -92,7 +92,7 @@ async def test_only_single_creates_run_without_transaction_control(
     else:
         assert verbs == ["BEGIN", "INSERT", "BEGIN", "UPDATE", "BEGIN", "DELETE"]
 
-    with count_statements(engine) as log:
+    async with count_statements(engine) as log:
         await register.many(
             ADMIN, [UserInput("a@example.com", "A"), UserInput("b@example.com", "B")]
         )

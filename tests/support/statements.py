@@ -2,14 +2,16 @@
 
 SQLite statements go through SQLAlchemy's cursor events; PostgreSQL statements run on
 the asyncpg connection itself, so they are seen by asyncpg's query logger, attached to
-each connection the pool lends while counting.
+each connection the pool lends while counting. asyncpg calls its loggers on the next
+turn of the event loop, so the count is taken after one more turn.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
@@ -34,8 +36,8 @@ class StatementLog:
         ]
 
 
-@contextmanager
-def count_statements(engine: AsyncEngine) -> Iterator[StatementLog]:
+@asynccontextmanager
+async def count_statements(engine: AsyncEngine) -> AsyncIterator[StatementLog]:
     log = StatementLog()
     sync_engine = engine.sync_engine
 
@@ -60,6 +62,7 @@ def count_statements(engine: AsyncEngine) -> Iterator[StatementLog]:
     event.listen(sync_engine.pool, "checkin", on_checkin)
     try:
         yield log
+        await asyncio.sleep(0)  # let asyncpg deliver the last statements to the logger
     finally:
         event.remove(sync_engine, "before_cursor_execute", record)
         event.remove(sync_engine.pool, "checkout", on_checkout)

@@ -6,7 +6,6 @@ from typing import Any, Protocol, Self
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import PoolProxiedConnection
-from sqlalchemy.util import greenlet_spawn
 
 from adapters.sqlalchemy.engine import SQLITE_READ_ONLY
 from adapters.sqlalchemy.errors import is_transient, unavailable
@@ -20,7 +19,13 @@ class _Session(Protocol):
 
     async def commit(self) -> None: ...
 
-    async def close(self, failed: bool) -> None: ...
+    def release_now(self, failed: bool) -> bool:
+        """Give the connection back without awaiting, if nothing is left to settle."""
+        ...
+
+    async def close(self, failed: bool) -> None:
+        """Settle what is left (roll back), then give the connection back."""
+        ...
 
 
 class _DriverSession:
@@ -30,6 +35,11 @@ class _DriverSession:
     each statement); a writer opens one and rolls it back unless committed. A connection
     whose state is in doubt (a failure or a cancellation mid-statement) is discarded, not
     pooled.
+
+    Giving the connection back is synchronous: SQLAlchemy's asyncpg adapter awaits on
+    check-in only to roll back a transaction of its own, and this session never opens
+    one through it (it drives transactions on the asyncpg connection, and settles them
+    first). That spares a greenlet round trip (about 10 µs of CPU, measured) per request.
     """
 
     def __init__(self, pooled: PoolProxiedConnection, engine: AsyncEngine) -> None:
@@ -47,6 +57,12 @@ class _DriverSession:
         if transaction is not None:
             await transaction.commit()
 
+    def release_now(self, failed: bool) -> bool:
+        if self._transaction is not None:
+            return False
+        self._release(failed)
+        return True
+
     async def close(self, failed: bool) -> None:
         transaction, self._transaction = self._transaction, None
         try:
@@ -54,9 +70,12 @@ class _DriverSession:
                 await transaction.rollback()
         except Exception:
             failed = True
+        self._release(failed)
+
+    def _release(self, failed: bool) -> None:
         if failed or self._driver.is_in_transaction():
-            self._pooled.invalidate()
-        await greenlet_spawn(self._pooled.close)
+            self._pooled.invalidate()  # outside a greenlet, SQLAlchemy closes it at once
+        self._pooled.close()
 
 
 class _ConnectionSession:
@@ -68,6 +87,9 @@ class _ConnectionSession:
 
     async def commit(self) -> None:
         await self._connection.commit()
+
+    def release_now(self, failed: bool) -> bool:
+        return False
 
     async def close(self, failed: bool) -> None:
         try:
@@ -135,11 +157,12 @@ class SqlAlchemyUnitOfWork:
     ) -> None:
         session, self._session = self._session, None
         if session is not None:
-            # Shielded: a cancelled request must still return (or discard) its connection.
             failed = exc is not None and (
                 is_transient(exc) or isinstance(exc, asyncio.CancelledError)
             )
-            await asyncio.shield(session.close(failed))
+            if not session.release_now(failed):
+                # Shielded: a cancelled request must still return (or discard) its connection.
+                await asyncio.shield(session.close(failed))
         if exc is not None and is_transient(exc):
             raise unavailable(exc) from exc
 
