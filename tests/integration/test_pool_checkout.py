@@ -1,0 +1,104 @@
+"""PostgreSQL units of work give their connection back to SQLAlchemy's pool without a
+greenlet round trip when the pool has room for it, and the usual way when the pool has to
+close a surplus (overflow) connection, which awaits."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.sqlalchemy import EngineOptions, SqlAlchemyUnitOfWorkFactory, create_engine
+from adapters.sqlalchemy import unit_of_work as uow_module
+from application.users.get import GetUser
+from application.users.register import RegisterUsers
+from tests.support.clock import SteppingClock
+from tests.support.databases import empty_tables
+from tests.unit.conftest import ADMIN
+
+pytestmark = pytest.mark.postgres
+
+
+@asynccontextmanager
+async def pooled_engine(url: str, **options: Any) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(EngineOptions(url=url, **options))
+    try:
+        await empty_tables(engine)
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+@contextmanager
+def counting_greenlet_checkins(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], int]]:
+    calls = 0
+    usual = uow_module.greenlet_spawn
+
+    async def counted(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return await usual(fn, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(uow_module, "greenlet_spawn", counted)
+        yield lambda: calls
+
+
+async def _seed(engine: AsyncEngine) -> int:
+    uow = SqlAlchemyUnitOfWorkFactory(engine)
+    return (await RegisterUsers(uow, SteppingClock()).one(ADMIN, "ada@example.com", "Ada")).id
+
+
+async def test_connections_go_back_to_a_pool_with_room_without_a_greenlet(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with pooled_engine(postgres_url, pool_size=2) as engine:
+        user_id = await _seed(engine)
+        get = GetUser(SqlAlchemyUnitOfWorkFactory(engine))
+        with counting_greenlet_checkins(monkeypatch) as greenlet_checkins:
+            for _ in range(20):
+                assert (await get(ADMIN, user_id)).id == user_id
+        assert greenlet_checkins() == 0
+        assert engine.sync_engine.pool.checkedout() == 0
+
+
+async def test_surplus_connections_are_closed_the_usual_way(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with pooled_engine(postgres_url, pool_size=1, max_overflow=3) as engine:
+        user_id = await _seed(engine)
+        uow = SqlAlchemyUnitOfWorkFactory(engine)
+        release = asyncio.Event()
+        holding = 0
+        lent: list[Any] = []
+        event.listen(
+            engine.sync_engine.pool,
+            "checkout",
+            lambda dbapi_connection, *_: lent.append(dbapi_connection.driver_connection),
+        )
+
+        async def hold() -> None:
+            nonlocal holding
+            async with uow(read_only=True) as tx:
+                assert await tx.users.get(user_id) is not None
+                holding += 1
+                await release.wait()
+
+        with counting_greenlet_checkins(monkeypatch) as greenlet_checkins:
+            tasks = [asyncio.create_task(hold()) for _ in range(4)]
+            while holding < 4:
+                await asyncio.sleep(0.01)
+            assert engine.sync_engine.pool.checkedout() == 4
+            release.set()
+            await asyncio.gather(*tasks)
+        # One went back into the pool; three surplus connections were closed, awaiting.
+        assert greenlet_checkins() == 3
+        pool = engine.sync_engine.pool
+        assert pool.checkedout() == 0
+        assert pool.checkedin() == 1
+        assert sorted(driver.is_closed() for driver in lent) == [False, True, True, True]
