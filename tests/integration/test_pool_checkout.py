@@ -1,6 +1,6 @@
-"""PostgreSQL units of work give their connection back to SQLAlchemy's pool without a
-greenlet round trip when the pool has room for it, and the usual way when the pool has to
-close a surplus (overflow) connection, which awaits."""
+"""PostgreSQL units of work take an idle connection from SQLAlchemy's pool, and give it
+back when the pool has room, without a greenlet round trip; whenever the pool has to do
+I/O (open a connection again, pre-ping, close a surplus one) they go the usual way."""
 
 from __future__ import annotations
 
@@ -49,21 +49,87 @@ def counting_greenlet_checkins(monkeypatch: pytest.MonkeyPatch) -> Iterator[Call
         yield lambda: calls
 
 
+@contextmanager
+def counting_greenlet_checkouts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Callable[[], int]]:
+    """Counts checkouts through `AsyncEngine.raw_connection` (the greenlet path)."""
+    calls = 0
+    usual = AsyncEngine.raw_connection
+
+    async def counted(self: AsyncEngine) -> Any:
+        nonlocal calls
+        calls += 1
+        return await usual(self)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(AsyncEngine, "raw_connection", counted)
+        yield lambda: calls
+
+
 async def _seed(engine: AsyncEngine) -> int:
     uow = SqlAlchemyUnitOfWorkFactory(engine)
     return (await RegisterUsers(uow, SteppingClock()).one(ADMIN, "ada@example.com", "Ada")).id
 
 
-async def test_connections_go_back_to_a_pool_with_room_without_a_greenlet(
+def _lent_connections(engine: AsyncEngine) -> list[Any]:
+    """The asyncpg connections the pool lends from now on, in order."""
+    lent: list[Any] = []
+    event.listen(
+        engine.sync_engine.pool,
+        "checkout",
+        lambda dbapi_connection, *_: lent.append(dbapi_connection.driver_connection),
+    )
+    return lent
+
+
+async def _reads(engine: AsyncEngine, user_id: int, rounds: int) -> None:
+    get = GetUser(SqlAlchemyUnitOfWorkFactory(engine))
+    for _ in range(rounds):
+        assert (await get(ADMIN, user_id)).id == user_id
+
+
+async def test_idle_connections_come_and_go_without_a_greenlet(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with pooled_engine(postgres_url, pool_size=2) as engine:
-        user_id = await _seed(engine)
-        get = GetUser(SqlAlchemyUnitOfWorkFactory(engine))
-        with counting_greenlet_checkins(monkeypatch) as greenlet_checkins:
-            for _ in range(20):
-                assert (await get(ADMIN, user_id)).id == user_id
+        user_id = await _seed(engine)  # leaves an idle connection in the pool
+        with (
+            counting_greenlet_checkouts(monkeypatch) as greenlet_checkouts,
+            counting_greenlet_checkins(monkeypatch) as greenlet_checkins,
+        ):
+            await _reads(engine, user_id, 20)
+        assert greenlet_checkouts() == 0
         assert greenlet_checkins() == 0
+        assert engine.sync_engine.pool.checkedout() == 0
+
+
+async def test_connections_to_open_again_are_opened_the_usual_way(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pool_recycle=0 replaces the connection at every checkout: each needs I/O. (A
+    coroutine left unawaited on the way would fail this test: warnings are errors.)"""
+    async with pooled_engine(postgres_url, pool_size=2, pool_recycle=0) as engine:
+        user_id = await _seed(engine)
+        lent = _lent_connections(engine)
+        with counting_greenlet_checkouts(monkeypatch) as greenlet_checkouts:
+            await _reads(engine, user_id, 10)
+        assert greenlet_checkouts() == 10
+        assert len({id(driver) for driver in lent}) == 10  # a new connection every time
+        assert sum(not driver.is_closed() for driver in lent) == 1  # the others closed
+        assert engine.sync_engine.pool.checkedout() == 0
+
+
+async def test_pre_ping_always_takes_the_usual_checkout(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with pooled_engine(postgres_url, pool_size=2, pool_pre_ping=True) as engine:
+        user_id = await _seed(engine)
+        lent = _lent_connections(engine)
+        with counting_greenlet_checkouts(monkeypatch) as greenlet_checkouts:
+            await _reads(engine, user_id, 5)
+        assert greenlet_checkouts() == 5
+        assert len({id(driver) for driver in lent}) == 1  # pinged and kept, never reopened
         assert engine.sync_engine.pool.checkedout() == 0
 
 
@@ -75,12 +141,7 @@ async def test_surplus_connections_are_closed_the_usual_way(
         uow = SqlAlchemyUnitOfWorkFactory(engine)
         release = asyncio.Event()
         holding = 0
-        lent: list[Any] = []
-        event.listen(
-            engine.sync_engine.pool,
-            "checkout",
-            lambda dbapi_connection, *_: lent.append(dbapi_connection.driver_connection),
-        )
+        lent = _lent_connections(engine)
 
         async def hold() -> None:
             nonlocal holding

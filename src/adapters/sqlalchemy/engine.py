@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Coroutine, Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -49,12 +51,33 @@ def _pool_arguments(options: EngineOptions) -> dict[str, Any]:
     }
 
 
+class _Connect:
+    """`asyncpg.connect(...)`, started only when awaited.
+
+    SQLAlchemy builds its connect coroutine around the driver's before it knows whether
+    it may await (see `unit_of_work._checkout`). When it may not, the outer coroutine is
+    closed unstarted; a driver coroutine made in advance would be left unawaited (and
+    Python warns about it), while this object is simply dropped.
+    """
+
+    __slots__ = ("_args", "_kwargs")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._args = args
+        self._kwargs = kwargs
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        connecting: Coroutine[Any, Any, Any] = asyncpg.connect(*self._args, **self._kwargs)
+        return connecting.__await__()
+
+
 def _postgresql_engine(url: URL, options: EngineOptions) -> AsyncEngine:
     statement_ms = str(int(options.statement_timeout * 1000))
     return create_async_engine(
         url,
         **_pool_arguments(options),
         connect_args={
+            "async_creator_fn": _Connect,
             "timeout": options.connect_timeout,
             # Client-side bound on every statement: when the server goes silent (network
             # partition, frozen host) its statement_timeout never answers, and without
