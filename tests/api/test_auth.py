@@ -12,9 +12,12 @@ import httpx
 import pytest
 from dependency_injector import providers
 from pydantic import SecretStr
+from starlette.requests import Request
 
-from entrypoints.container import Container
+from entrypoints.container import Container, container_for
 from entrypoints.http.app import create_app
+from entrypoints.http.routing import ProtectedRoute
+from entrypoints.http.security import caller
 from entrypoints.settings import Settings
 from tests.api.conftest import assert_problem, create
 from tests.support.app import serve
@@ -100,6 +103,46 @@ async def test_a1_bad_credentials_are_401_on_every_protected_route(
         for method, path, body in PROTECTED:
             response = await client.request(method, path, json=body, headers=headers)
             assert_unauthorized(response)
+
+
+# What is wrong with a request besides its token is not a stranger's business: the token
+# is checked first, so every one of these is a 401, never a 415, 422 or 400.
+MALFORMED_AND_UNAUTHENTICATED = [
+    ("GET", "/users/0", {}, None),
+    ("GET", "/users?limit=0&sort=name", {}, None),
+    ("GET", "/users?cursor=not-a-cursor", {}, None),
+    ("POST", "/users", {"Content-Type": "text/plain"}, b"hello"),
+    ("POST", "/users", {"Content-Type": "application/json"}, b"{not json"),
+    ("POST", "/users", {"Content-Type": "application/json"}, b'{"email": "nope"}'),
+    ("POST", "/users/batch", {"Content-Type": "application/json"}, b'{"users": []}'),
+    ("PATCH", "/users/1", {"Content-Type": "text/plain"}, b"x"),
+    ("PATCH", "/users/1", {"Content-Type": "application/json", "If-Match": "v1"}, b"[]"),
+    ("DELETE", "/users/0", {"If-Match": "nonsense"}, None),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "headers", "content"), MALFORMED_AND_UNAUTHENTICATED)
+async def test_a1_token_is_checked_before_anything_else(
+    app_client: AppFactory,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    content: bytes | None,
+) -> None:
+    async with app_client(auth_jwt_secret=SecretStr(SECRET)) as client:
+        for credentials in ({}, bearer("not.a.jwt")):
+            response = await client.request(
+                method, path, headers={**headers, **credentials}, content=content
+            )
+            assert_unauthorized(response)
+
+
+def test_every_users_route_is_protected() -> None:
+    app = create_app(container_for(Settings(database_url="memory://", auth_disabled=True)))
+    users_routes = [r for r in app.routes if getattr(r, "path", "").startswith("/users")]
+    assert len(users_routes) == 11  # six operations; all but batch also with a trailing slash
+    unprotected = [r.path for r in users_routes if not isinstance(r, ProtectedRoute)]
+    assert unprotected == []
 
 
 async def test_a1_hs_token_rejected_by_a_public_key_deployment(app_client: AppFactory) -> None:
@@ -334,3 +377,9 @@ async def test_openapi_declares_bearer_scheme(client: httpx.AsyncClient) -> None
             assert secured == path.startswith("/users"), path
             if secured:
                 assert {"401", "403"} <= set(operation["responses"])
+
+
+def test_caller_outside_a_protected_route_is_a_programming_error() -> None:
+    scope = {"type": "http", "method": "GET", "path": "/livez", "headers": [], "query_string": b""}
+    with pytest.raises(RuntimeError, match="/livez is not an authenticated route"):
+        caller(Request(scope))

@@ -1,15 +1,17 @@
 """Authentication at the edge: a bearer token becomes a `Principal` for the use cases.
 
-The token is read straight from the Authorization header by one async dependency (no
-sub-dependencies on the hot path); the OpenAPI document declares the bearer scheme for
-every protected operation (see `openapi.py`), so /docs has a working Authorize button.
+Every users route is a `ProtectedRoute` (see `routing.py`): the caller is authenticated
+before anything else about the request is looked at, and the endpoint reads the result
+with `caller(request)`. The OpenAPI document declares the bearer scheme for every
+protected operation (see `openapi.py`), so /docs has a working Authorize button.
 """
 
-from typing import Annotated
+from typing import cast
 
-from fastapi import Depends, Request
+from starlette.requests import Request
 
 from application.access import TRUSTED, InvalidToken, Principal, TokenVerifier
+from entrypoints.http.dependencies import services
 
 BEARER_SCHEME = {
     "type": "http",
@@ -17,6 +19,7 @@ BEARER_SCHEME = {
     "bearerFormat": "JWT",
     "description": "A JWT from the identity provider. Scopes: `users:read`, `users:write`.",
 }
+_PRINCIPAL = "users_service.principal"
 
 
 class Authenticator:
@@ -35,9 +38,15 @@ class Authenticator:
         return await self._verifier.verify(token)
 
 
-async def current_principal(request: Request) -> Principal:
-    authenticate: Authenticator = request.app.state.container.authenticator()
-    return await authenticate(request.headers.get("authorization"))
+async def authenticate(request: Request) -> None:
+    """Authenticate the request's caller (raises `InvalidToken`), for `caller` to read."""
+    authenticator = services(request).authenticator()
+    request.scope[_PRINCIPAL] = await authenticator(request.headers.get("authorization"))
 
 
-Actor = Annotated[Principal, Depends(current_principal)]
+def caller(request: Request) -> Principal:
+    """Who is calling, as `authenticate` established."""
+    principal = request.scope.get(_PRINCIPAL)
+    if principal is None:
+        raise RuntimeError(f"{request.url.path} is not an authenticated route")
+    return cast(Principal, principal)

@@ -2,16 +2,14 @@
 
 import asyncio
 import logging
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from entrypoints.http.dependencies import provided
-from entrypoints.http.lifecycle import Lifecycle, ReadinessProbe
+from entrypoints.http.dependencies import services
 from entrypoints.http.openapi import operation_id, problems
 from entrypoints.http.problems import SERVICE_UNAVAILABLE, problem_response
 from entrypoints.http.representation import json_response
-from entrypoints.settings import Settings
 
 router = APIRouter(tags=["health"], generate_unique_id_function=operation_id)
 logger = logging.getLogger("users_service.health")
@@ -32,16 +30,14 @@ async def livez() -> Response:
     summary="The database answers and the service is not shutting down",
     responses=_OK | problems(503),
 )
-async def readyz(
-    request: Request,
-    probe: Annotated[ReadinessProbe, provided("readiness_probe")],
-    lifecycle: Annotated[Lifecycle, provided("lifecycle")],
-    settings: Annotated[Settings, provided("settings")],
-) -> Response:
-    if lifecycle.draining:
+async def readyz(request: Request) -> Response:
+    container = services(request)
+    if container.lifecycle().draining:
         return _not_ready(request, "The service is shutting down.")
     try:
-        await asyncio.wait_for(probe(), settings.readiness_timeout)
+        await asyncio.wait_for(
+            container.readiness_probe()(), container.settings().readiness_timeout
+        )
     except Exception as exc:
         logger.warning("readiness probe failed: %r", exc)
         return _not_ready(request, "The database does not answer.")

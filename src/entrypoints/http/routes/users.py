@@ -4,18 +4,13 @@ raised, never caught here (the problem table answers them)."""
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from application.idempotency import IdempotencyClaim
-from application.users.delete import DeleteUser
-from application.users.get import GetUser
-from application.users.listing import MAX_IDS_FILTER, MAX_PAGE_SIZE, ListUsers
-from application.users.register import RegisterUsers
-from application.users.update import UpdateUser
+from application.users.listing import MAX_IDS_FILTER, MAX_PAGE_SIZE
 from domain.user import User
-from entrypoints.http.cursors import CursorCodec
-from entrypoints.http.dependencies import provided
-from entrypoints.http.idempotency import IDEMPOTENCY_KEY_DOC, IdempotentRequests
+from entrypoints.http.dependencies import services
+from entrypoints.http.idempotency import IDEMPOTENCY_KEY_DOC
 from entrypoints.http.openapi import AUTHENTICATED, operation_id, problems
 from entrypoints.http.preconditions import (
     IF_MATCH_DOC,
@@ -23,8 +18,8 @@ from entrypoints.http.preconditions import (
     expected_versions,
     none_match,
 )
-from entrypoints.http.problems import UNSUPPORTED_MEDIA_TYPE, ProblemError
 from entrypoints.http.representation import etag, json_response, user_response, users_body
+from entrypoints.http.routing import ProtectedRoute
 from entrypoints.http.schemas import (
     BatchCreate,
     EmailFilter,
@@ -34,7 +29,7 @@ from entrypoints.http.schemas import (
     UserPage,
     UserPatch,
 )
-from entrypoints.http.security import Actor
+from entrypoints.http.security import caller
 
 MAX_ID = 2**63 - 1
 # `{user_id:int}` matches digits only, so /users/batch is never taken for an id: other
@@ -42,21 +37,14 @@ MAX_ID = 2**63 - 1
 UserId = Annotated[int, Path(ge=1, le=MAX_ID, description="The user's id")]
 
 
-async def require_json(request: Request) -> None:
-    """Bodies must be JSON (application/json or any +json type such as merge-patch)."""
-    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if media_type != "application/json" and not (
-        media_type.startswith("application/") and media_type.endswith("+json")
-    ):
-        raise ProblemError(UNSUPPORTED_MEDIA_TYPE, "Send the body as application/json (UTF-8).")
-
-
 _NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
     304: {"description": "Not modified: If-None-Match names the current version"}
 }
 
-router = APIRouter(tags=["users"], generate_unique_id_function=operation_id)
-_JSON_BODY = [Depends(require_json)]
+# Every route here authenticates its caller first, and takes only JSON bodies.
+router = APIRouter(
+    tags=["users"], generate_unique_id_function=operation_id, route_class=ProtectedRoute
+)
 
 
 @router.post(
@@ -66,17 +54,13 @@ _JSON_BODY = [Depends(require_json)]
     status_code=201,
     response_model=UserOut,
     responses=problems(400, 409, 413, 415, 422, *AUTHENTICATED),
-    dependencies=_JSON_BODY,
     openapi_extra=IDEMPOTENCY_KEY_DOC,
 )
-@router.post("/users/", status_code=201, include_in_schema=False, dependencies=_JSON_BODY)
-async def create_user(
-    request: Request,
-    actor: Actor,
-    body: UserCreate,
-    register: Annotated[RegisterUsers, provided("register_users")],
-    idempotent: Annotated[IdempotentRequests, provided("idempotent_requests")],
-) -> Response:
+@router.post("/users/", status_code=201, include_in_schema=False)
+async def create_user(request: Request, body: UserCreate) -> Response:
+    actor, container = caller(request), services(request)
+    register = container.register_users()
+
     async def execute(claim: IdempotencyClaim | None) -> list[User]:
         return [await register.one(actor, body.email, body.name, claim=claim)]
 
@@ -84,7 +68,7 @@ async def create_user(
         [user] = users
         return user_response(user, status_code=201, headers={"Location": f"/users/{user.id}"})
 
-    return await idempotent.run(request, actor, body, execute, render)
+    return await container.idempotent_requests().run(request, actor, body, execute, render)
 
 
 @router.post(
@@ -94,23 +78,19 @@ async def create_user(
     status_code=201,
     response_model=UserList,
     responses=problems(400, 409, 413, 415, 422, *AUTHENTICATED),
-    dependencies=_JSON_BODY,
     openapi_extra=IDEMPOTENCY_KEY_DOC,
 )
-async def create_users_batch(
-    request: Request,
-    actor: Actor,
-    body: BatchCreate,
-    register: Annotated[RegisterUsers, provided("register_users")],
-    idempotent: Annotated[IdempotentRequests, provided("idempotent_requests")],
-) -> Response:
+async def create_users_batch(request: Request, body: BatchCreate) -> Response:
+    actor, container = caller(request), services(request)
+    register = container.register_users()
+
     async def execute(claim: IdempotencyClaim | None) -> list[User]:
         return await register.many(actor, body.users, claim=claim)
 
     def render(users: Sequence[User]) -> Response:
         return json_response({"items": users_body(users)}, status_code=201)
 
-    return await idempotent.run(request, actor, body, execute, render)
+    return await container.idempotent_requests().run(request, actor, body, execute, render)
 
 
 @router.get(
@@ -122,13 +102,8 @@ async def create_users_batch(
     openapi_extra=IF_NONE_MATCH_DOC,
 )
 @router.get("/users/{user_id:int}/", include_in_schema=False)
-async def get_user(
-    request: Request,
-    actor: Actor,
-    user_id: UserId,
-    get: Annotated[GetUser, provided("get_user")],
-) -> Response:
-    user = await get(actor, user_id)
+async def get_user(request: Request, user_id: UserId) -> Response:
+    user = await services(request).get_user()(caller(request), user_id)
     if none_match(request, user.version):
         return Response(status_code=304, headers={"ETag": etag(user.version)})
     return user_response(user)
@@ -144,9 +119,6 @@ async def get_user(
 @router.get("/users/", include_in_schema=False)
 async def list_users(
     request: Request,
-    actor: Actor,
-    list_page: Annotated[ListUsers, provided("list_users")],
-    cursors: Annotated[CursorCodec, provided("cursor_codec")],
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size")] = 50,
     cursor: Annotated[
         str | None, Query(max_length=200, description="`next_cursor` of the previous page")
@@ -160,10 +132,17 @@ async def list_users(
         Query(alias="id", max_length=MAX_IDS_FILTER, description="Only these ids (repeat)"),
     ] = None,
 ) -> Response:
+    container = services(request)
+    cursors = container.cursor_codec()
     query_key = f"{sort}|{email or ''}|{','.join(map(str, sorted(set(ids or ()))))}"
     after_id = cursors.decode(cursor, query_key) if cursor is not None else None
-    page = await list_page(
-        actor, limit=limit, after_id=after_id, descending=sort == "-id", email=email, ids=ids
+    page = await container.list_users()(
+        caller(request),
+        limit=limit,
+        after_id=after_id,
+        descending=sort == "-id",
+        email=email,
+        ids=ids,
     )
     next_cursor = None
     headers: dict[str, str] = {}
@@ -181,19 +160,12 @@ async def list_users(
     summary="Change a user's email and/or name (JSON merge patch)",
     response_model=UserOut,
     responses=problems(400, 404, 409, 412, 413, 415, 422, *AUTHENTICATED),
-    dependencies=_JSON_BODY,
     openapi_extra=IF_MATCH_DOC,
 )
-@router.patch("/users/{user_id:int}/", include_in_schema=False, dependencies=_JSON_BODY)
-async def update_user(
-    request: Request,
-    actor: Actor,
-    user_id: UserId,
-    body: UserPatch,
-    update: Annotated[UpdateUser, provided("update_user")],
-) -> Response:
-    user = await update(
-        actor,
+@router.patch("/users/{user_id:int}/", include_in_schema=False)
+async def update_user(request: Request, user_id: UserId, body: UserPatch) -> Response:
+    user = await services(request).update_user()(
+        caller(request),
         user_id,
         email=body.email,
         name=body.name,
@@ -212,11 +184,7 @@ async def update_user(
     openapi_extra=IF_MATCH_DOC,
 )
 @router.delete("/users/{user_id:int}/", status_code=204, include_in_schema=False)
-async def delete_user(
-    request: Request,
-    actor: Actor,
-    user_id: UserId,
-    delete: Annotated[DeleteUser, provided("delete_user")],
-) -> Response:
-    await delete(actor, user_id, expected_versions=expected_versions(request))
+async def delete_user(request: Request, user_id: UserId) -> Response:
+    delete = services(request).delete_user()
+    await delete(caller(request), user_id, expected_versions=expected_versions(request))
     return Response(status_code=204)
