@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from entrypoints.http.dependencies import services
+from entrypoints.http.lifecycle import ReadinessProbe
 from entrypoints.http.openapi import operation_id, problems
 from entrypoints.http.problems import SERVICE_UNAVAILABLE, problem_response
 from entrypoints.http.representation import json_response
@@ -34,10 +35,9 @@ async def readyz(request: Request) -> Response:
     container = services(request)
     if container.lifecycle().draining:
         return _not_ready(request, "The service is shutting down.")
+    probe: ReadinessProbe = container.readiness_probe()  # a Selector: the provider is untyped
     try:
-        await asyncio.wait_for(
-            container.readiness_probe()(), container.settings().readiness_timeout
-        )
+        await asyncio.wait_for(probe(), container.settings().readiness_timeout)
     except Exception as exc:
         logger.warning("readiness probe failed: %r", exc)
         return _not_ready(request, "The database does not answer.")
