@@ -8,11 +8,13 @@ import logging.config
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from adapters.sqlalchemy import EngineOptions, create_engine, metadata
-from entrypoints.settings import Settings
+from users_service.adapters.sqlalchemy import EngineOptions, create_engine, metadata
+from users_service.entrypoints.settings import Settings
 
 config = context.config
-if config.config_file_name is not None and config.attributes.get("configure_logging", True):
+# Only the development alembic.ini (make revision) configures logging; the service's own
+# Config is built in code and logs through the service's handlers.
+if config.config_file_name is not None:
     logging.config.fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 target_metadata = metadata

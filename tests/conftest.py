@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.sqlalchemy import EngineOptions, create_engine
 from tests.support import databases
+from users_service.adapters.sqlalchemy import EngineOptions, create_engine
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from application.errors import ApplicationError
+from users_service.application.errors import ApplicationError
 
 READ = "users:read"
 WRITE = "users:write"

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from application.clock import Clock
-from application.errors import ApplicationError
-from application.unit_of_work import UnitOfWorkFactory
-from domain.user import User
+from users_service.application.clock import Clock
+from users_service.application.errors import ApplicationError
+from users_service.application.unit_of_work import UnitOfWorkFactory
+from users_service.domain.user import User
 
 RETENTION = timedelta(hours=24)
 LEASE = timedelta(seconds=60)

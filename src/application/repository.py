@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from domain.user import NewUser, User, UserChanges
+from users_service.domain.user import NewUser, User, UserChanges
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,10 +3,10 @@ from __future__ import annotations
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol, Self
 
-from application.repository import UserRepository
+from users_service.application.repository import UserRepository
 
 if TYPE_CHECKING:
-    from application.idempotency import IdempotencyRepository
+    from users_service.application.idempotency import IdempotencyRepository
 
 
 class UnitOfWork(Protocol):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from domain.values import Email, Name
+from users_service.domain.values import Email, Name
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
-from domain.errors import InvalidEmail, InvalidName
+from users_service.domain.errors import InvalidEmail, InvalidName
 
 MAX_EMAIL_LENGTH = 254
 MAX_LOCAL_PART_LENGTH = 64

@@ -6,37 +6,30 @@ import argparse
 import gc
 import logging
 import secrets
-from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
 
-from entrypoints.logging_config import configure_logging
-from entrypoints.settings import Settings
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from users_service.entrypoints.logging_config import configure_logging
+from users_service.entrypoints.settings import Settings
 
 logger = logging.getLogger("users_service")
 
 
 def migrate(settings: Settings) -> None:
-    from alembic import command
-    from alembic.config import Config
+    from users_service.entrypoints.migrations import upgrade
 
     if settings.uses_memory:
         logger.info("memory backend: nothing to migrate")
         return
-    config = Config(str(PROJECT_ROOT / "alembic.ini"))
-    config.set_main_option("sqlalchemy.url", settings.database_url.replace("%", "%%"))
-    config.attributes["configure_logging"] = False
-    command.upgrade(config, "head")
+    upgrade(settings.database_url)
     logger.info("database migrated to head")
 
 
 def purge_idempotency_keys(settings: Settings) -> None:
     import asyncio
 
-    from entrypoints.container import container_for
+    from users_service.entrypoints.container import container_for
 
     async def purge() -> int:
         container = container_for(settings)
@@ -62,7 +55,7 @@ def development_settings(settings: Settings) -> Settings:
 
 
 def print_development_token(settings: Settings, host: str, port: int) -> None:
-    from entrypoints.container import container_for
+    from users_service.entrypoints.container import container_for
 
     if settings.auth_disabled or settings.auth_jwt_secret is None:
         return
@@ -80,7 +73,7 @@ def print_development_token(settings: Settings, host: str, port: int) -> None:
 
 
 def mint(settings: Settings, subject: str, scopes: str, ttl: int) -> None:
-    from entrypoints.container import container_for
+    from users_service.entrypoints.container import container_for
 
     minter = container_for(settings).token_minter()
     print(minter.mint(subject=subject, scopes=scopes, ttl_seconds=ttl))
@@ -89,9 +82,9 @@ def mint(settings: Settings, subject: str, scopes: str, ttl: int) -> None:
 def serve(settings: Settings, host: str, port: int, workers: int) -> None:
     import uvicorn
 
-    from entrypoints.container import container_for
-    from entrypoints.http.app import create_app
-    from entrypoints.server import GracefulServer
+    from users_service.entrypoints.container import container_for
+    from users_service.entrypoints.http.app import create_app
+    from users_service.entrypoints.server import GracefulServer
 
     if (problem := settings.auth_misconfiguration()) is not None:
         raise SystemExit(f"users-service: {problem}")
@@ -111,7 +104,7 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
             # secret would not reach them.
             raise SystemExit("users-service: --dev serves with one worker")
         # Each worker process imports the app and builds its own container and engine.
-        uvicorn.run("entrypoints.http.asgi:app", workers=workers, **options)
+        uvicorn.run("users_service.entrypoints.http.asgi:app", workers=workers, **options)
         return
     container = container_for(settings)
     app = create_app(container)

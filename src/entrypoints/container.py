@@ -4,22 +4,26 @@ from __future__ import annotations
 
 from dependency_injector import containers, providers
 
-from adapters.clock import SystemClock
-from adapters.memory import InMemoryUnitOfWorkFactory
-from adapters.sqlalchemy import EngineOptions, SqlAlchemyUnitOfWorkFactory, create_engine
-from adapters.sqlalchemy.health import DatabasePing
-from adapters.tokens import Hs256TokenMinter, JwksClient, JwtSettings, JwtVerifier
-from application.idempotency import Idempotency
-from application.users.delete import DeleteUser
-from application.users.get import GetUser
-from application.users.listing import ListUsers
-from application.users.register import RegisterUsers
-from application.users.update import UpdateUser
-from entrypoints.http.cursors import CursorCodec
-from entrypoints.http.idempotency import IdempotentRequests
-from entrypoints.http.lifecycle import Lifecycle, always_ready
-from entrypoints.http.security import Authenticator
-from entrypoints.settings import Settings
+from users_service.adapters.clock import SystemClock
+from users_service.adapters.memory import InMemoryUnitOfWorkFactory
+from users_service.adapters.sqlalchemy import (
+    EngineOptions,
+    SqlAlchemyUnitOfWorkFactory,
+    create_engine,
+)
+from users_service.adapters.sqlalchemy.health import DatabasePing
+from users_service.adapters.tokens import Hs256TokenMinter, JwksClient, JwtSettings, JwtVerifier
+from users_service.application.idempotency import Idempotency
+from users_service.application.users.delete import DeleteUser
+from users_service.application.users.get import GetUser
+from users_service.application.users.listing import ListUsers
+from users_service.application.users.register import RegisterUsers
+from users_service.application.users.update import UpdateUser
+from users_service.entrypoints.http.cursors import CursorCodec
+from users_service.entrypoints.http.idempotency import IdempotentRequests
+from users_service.entrypoints.http.lifecycle import Lifecycle, always_ready
+from users_service.entrypoints.http.security import Authenticator
+from users_service.entrypoints.settings import Settings
 
 
 def _engine_options(settings: Settings) -> EngineOptions:

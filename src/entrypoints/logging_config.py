@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from entrypoints.http.request_context import request_id_var
+from users_service.entrypoints.http.request_context import request_id_var
 
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 

@@ -9,10 +9,10 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from entrypoints.container import Container, container_for
-from entrypoints.settings import Settings
 from tests.support.app import serve
 from tests.support.tokens import SECRET, bearer, token
+from users_service.entrypoints.container import Container, container_for
+from users_service.entrypoints.settings import Settings
 
 
 @pytest.fixture(params=["memory", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -14,11 +14,6 @@ from dependency_injector import providers
 from pydantic import SecretStr
 from starlette.requests import Request
 
-from entrypoints.container import Container, container_for
-from entrypoints.http.app import create_app
-from entrypoints.http.routing import ProtectedRoute
-from entrypoints.http.security import caller
-from entrypoints.settings import Settings
 from tests.api.conftest import assert_problem, create
 from tests.support.app import serve
 from tests.support.jwks_server import JwksServer
@@ -33,6 +28,11 @@ from tests.support.tokens import (
     token,
     unsigned,
 )
+from users_service.entrypoints.container import Container, container_for
+from users_service.entrypoints.http.app import create_app
+from users_service.entrypoints.http.routing import ProtectedRoute
+from users_service.entrypoints.http.security import caller
+from users_service.entrypoints.settings import Settings
 
 AppFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 

@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from entrypoints.container import Container
 from tests.api.conftest import assert_problem
 from tests.support.app import serve
 from tests.support.tokens import bearer, token
+from users_service.entrypoints.container import Container
 
 
 async def test_unknown_route_is_404_problem(client: httpx.AsyncClient) -> None:

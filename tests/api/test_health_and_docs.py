@@ -7,11 +7,11 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from entrypoints.container import Container
-from entrypoints.settings import Settings
 from tests.api.conftest import assert_problem
 from tests.support.app import serve
 from tests.support.tokens import SECRET, bearer, token
+from users_service.entrypoints.container import Container
+from users_service.entrypoints.settings import Settings
 
 UNREACHABLE = "postgresql+asyncpg://postgres@127.0.0.1:1/nowhere"
 

@@ -9,15 +9,15 @@ import pytest
 from dependency_injector import providers
 from pydantic import SecretStr
 
-from application.access import Principal
-from application.idempotency import IdempotencyClaim
-from application.users.register import RegisterUsers
-from domain.user import User
-from entrypoints.container import Container
-from entrypoints.settings import Settings
 from tests.api.conftest import assert_problem
 from tests.support.app import serve
 from tests.support.tokens import SECRET, bearer, token
+from users_service.application.access import Principal
+from users_service.application.idempotency import IdempotencyClaim
+from users_service.application.users.register import RegisterUsers
+from users_service.domain.user import User
+from users_service.entrypoints.container import Container
+from users_service.entrypoints.settings import Settings
 
 ADA = {"email": "ada@example.com", "name": "Ada"}
 

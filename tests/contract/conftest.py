@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.memory import InMemoryUnitOfWorkFactory
-from adapters.sqlalchemy import SqlAlchemyUnitOfWorkFactory
-from application.unit_of_work import UnitOfWorkFactory
 from tests.support.databases import empty_tables
+from users_service.adapters.memory import InMemoryUnitOfWorkFactory
+from users_service.adapters.sqlalchemy import SqlAlchemyUnitOfWorkFactory
+from users_service.application.unit_of_work import UnitOfWorkFactory
 
 BACKENDS = [
     pytest.param("memory"),

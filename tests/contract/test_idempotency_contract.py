@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from application.idempotency import StoredResponse
-from application.unit_of_work import UnitOfWorkFactory
+from users_service.application.idempotency import StoredResponse
+from users_service.application.unit_of_work import UnitOfWorkFactory
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 LATER = T0 + timedelta(days=1)

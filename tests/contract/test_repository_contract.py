@@ -4,11 +4,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from application.repository import PageQuery
-from application.unit_of_work import UnitOfWorkFactory
-from domain.errors import EmailAlreadyRegistered
-from domain.user import NewUser, User, UserChanges
-from domain.values import Email, Name
+from users_service.application.repository import PageQuery
+from users_service.application.unit_of_work import UnitOfWorkFactory
+from users_service.domain.errors import EmailAlreadyRegistered
+from users_service.domain.user import NewUser, User, UserChanges
+from users_service.domain.values import Email, Name
 
 T0 = datetime(2026, 11, 26, 12, 0, 0, 123456, tzinfo=UTC)
 T1 = T0 + timedelta(seconds=1)

@@ -11,8 +11,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
-from adapters.sqlalchemy import EngineOptions, create_engine, metadata
 from tests.support import databases
+from users_service.adapters.sqlalchemy import EngineOptions, create_engine, metadata
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -13,13 +13,17 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.sqlalchemy import EngineOptions, SqlAlchemyUnitOfWorkFactory, create_engine
-from adapters.sqlalchemy import unit_of_work as uow_module
-from application.users.get import GetUser
-from application.users.register import RegisterUsers
 from tests.support.clock import SteppingClock
 from tests.support.databases import empty_tables
 from tests.unit.conftest import ADMIN
+from users_service.adapters.sqlalchemy import (
+    EngineOptions,
+    SqlAlchemyUnitOfWorkFactory,
+    create_engine,
+)
+from users_service.adapters.sqlalchemy import unit_of_work as uow_module
+from users_service.application.users.get import GetUser
+from users_service.application.users.register import RegisterUsers
 
 pytestmark = pytest.mark.postgres
 

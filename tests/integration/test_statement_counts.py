@@ -8,16 +8,20 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.sqlalchemy import EngineOptions, SqlAlchemyUnitOfWorkFactory, create_engine
-from application.users.delete import DeleteUser
-from application.users.get import GetUser
-from application.users.listing import ListUsers
-from application.users.register import RegisterUsers, UserInput
-from application.users.update import UpdateUser
 from tests.support.clock import SteppingClock
 from tests.support.databases import empty_tables
 from tests.support.statements import count_statements
 from tests.unit.conftest import ADMIN
+from users_service.adapters.sqlalchemy import (
+    EngineOptions,
+    SqlAlchemyUnitOfWorkFactory,
+    create_engine,
+)
+from users_service.application.users.delete import DeleteUser
+from users_service.application.users.get import GetUser
+from users_service.application.users.listing import ListUsers
+from users_service.application.users.register import RegisterUsers, UserInput
+from users_service.application.users.update import UpdateUser
 
 
 @pytest.fixture

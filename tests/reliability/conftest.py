@@ -15,12 +15,12 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from entrypoints.settings import Settings
 from tests.support import app as support_app
 from tests.support import databases
 from tests.support.app import Service
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.tokens import SECRET, bearer, token
+from users_service.entrypoints.settings import Settings
 
 # Figures the tests measure (rounds, outcomes, seconds), shown at the end of the run under
 # "reliability figures"; RELIABILITY.md quotes them.

@@ -26,10 +26,10 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from adapters.sqlalchemy import EngineOptions, create_engine
 from tests.reliability.conftest import bearer_token, figures
 from tests.support import databases
 from tests.support.tokens import SECRET
+from users_service.adapters.sqlalchemy import EngineOptions, create_engine
 
 BIN = Path(sys.executable).parent
 EXIT_WITHIN = 20.0  # seconds from SIGTERM to exit, in-flight work included

@@ -20,8 +20,8 @@ import httpx
 import jwt
 import pytest
 
-from entrypoints.http.cursors import CursorCodec
 from tests.reliability.conftest import Service, assert_problem, make_settings, serve
+from users_service.entrypoints.http.cursors import CursorCodec
 
 MiB = 1024 * 1024
 # A syntax error is FastAPI's 422 (json_invalid); a body the parser gives up on (invalid

@@ -35,9 +35,9 @@ from schemathesis.specs.openapi.checks import (
 )
 from starlette.types import Receive, Scope, Send
 
-from entrypoints.container import Container
-from entrypoints.http.app import create_app
 from tests.reliability.conftest import assert_problem, auth_headers, figures, make_settings
+from users_service.entrypoints.container import Container
+from users_service.entrypoints.http.app import create_app
 
 MAX_EXAMPLES = 40
 SEEDED = 5

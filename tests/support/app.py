@@ -11,10 +11,10 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from entrypoints.container import Container, container_for
-from entrypoints.http.app import create_app
-from entrypoints.settings import Settings
 from tests.support.databases import empty_tables
+from users_service.entrypoints.container import Container, container_for
+from users_service.entrypoints.http.app import create_app
+from users_service.entrypoints.settings import Settings
 
 
 @dataclass

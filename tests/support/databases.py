@@ -5,33 +5,24 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from pathlib import Path
 
 import asyncpg
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-ROOT = Path(__file__).resolve().parents[2]
+from users_service.entrypoints import migrations
+
 POSTGRES_ENV = "TEST_POSTGRES_URL"
-
-
-def alembic_config(url: str) -> Config:
-    config = Config(str(ROOT / "alembic.ini"))
-    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    config.attributes["configure_logging"] = False
-    return config
 
 
 async def migrate(url: str, revision: str = "head") -> None:
     # Alembic's async env.py runs its own event loop, so it gets a thread of its own.
-    await asyncio.to_thread(command.upgrade, alembic_config(url), revision)
+    await asyncio.to_thread(migrations.upgrade, url, revision)
 
 
 async def downgrade(url: str, revision: str = "base") -> None:
-    await asyncio.to_thread(command.downgrade, alembic_config(url), revision)
+    await asyncio.to_thread(migrations.downgrade, url, revision)
 
 
 def postgres_server_url() -> str | None:

@@ -2,14 +2,14 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.memory import InMemoryUnitOfWorkFactory
-from application.access import READ, WRITE, Principal
-from application.users.delete import DeleteUser
-from application.users.get import GetUser
-from application.users.listing import ListUsers
-from application.users.register import RegisterUsers
-from application.users.update import UpdateUser
 from tests.support.clock import SteppingClock
+from users_service.adapters.memory import InMemoryUnitOfWorkFactory
+from users_service.application.access import READ, WRITE, Principal
+from users_service.application.users.delete import DeleteUser
+from users_service.application.users.get import GetUser
+from users_service.application.users.listing import ListUsers
+from users_service.application.users.register import RegisterUsers
+from users_service.application.users.update import UpdateUser
 
 ADMIN = Principal("admin", frozenset({READ, WRITE}))
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from application.access import READ, WRITE, InsufficientScope, Principal
-from application.users.delete import DeleteUser
-from application.users.get import GetUser
-from application.users.listing import ListUsers
-from application.users.register import RegisterUsers, UserInput
-from application.users.update import UpdateUser
-from domain.errors import UserNotFound
-from domain.user import User
 from tests.unit.conftest import ADMIN
+from users_service.application.access import READ, WRITE, InsufficientScope, Principal
+from users_service.application.users.delete import DeleteUser
+from users_service.application.users.get import GetUser
+from users_service.application.users.listing import ListUsers
+from users_service.application.users.register import RegisterUsers, UserInput
+from users_service.application.users.update import UpdateUser
+from users_service.domain.errors import UserNotFound
+from users_service.domain.user import User
 
 READER = Principal("reader", frozenset({READ}))
 WRITER = Principal("writer", frozenset({WRITE}))

@@ -1,7 +1,7 @@
 """The edge's email check is email-validator's, made cheaper without changing a verdict.
 
-`entrypoints.http.emails` memoises email-validator's domain check and gives its address
-splitter a fast path for plain addresses. Here every answer, and every error message, is
+`users_service.entrypoints.http.emails` memoises email-validator's domain check and gives its
+address splitter a fast path for plain addresses. Here every answer, and every error message, is
 compared with the library's own functions on a corpus of awkward addresses and on
 generated ones.
 """
@@ -16,7 +16,7 @@ from email_validator import EmailNotValidError, validate_email
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from entrypoints.http import emails
+from users_service.entrypoints.http import emails
 
 CORPUS = [
     "ada@example.com",

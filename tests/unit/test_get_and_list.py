@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import pytest
 
-from application.users.get import GetUser
-from application.users.listing import ListUsers
-from application.users.register import RegisterUsers, UserInput
-from domain.errors import InvalidEmail, InvalidValue, UserNotFound
 from tests.unit.conftest import ADMIN
+from users_service.application.users.get import GetUser
+from users_service.application.users.listing import ListUsers
+from users_service.application.users.register import RegisterUsers, UserInput
+from users_service.domain.errors import InvalidEmail, InvalidValue, UserNotFound
 
 
 async def _seed(register: RegisterUsers, count: int) -> list[int]:

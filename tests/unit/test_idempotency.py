@@ -4,8 +4,10 @@ from datetime import timedelta
 
 import pytest
 
-from adapters.memory import InMemoryUnitOfWorkFactory
-from application.idempotency import (
+from tests.support.clock import SteppingClock
+from tests.unit.conftest import ADMIN
+from users_service.adapters.memory import InMemoryUnitOfWorkFactory
+from users_service.application.idempotency import (
     LEASE,
     RETENTION,
     Idempotency,
@@ -14,10 +16,8 @@ from application.idempotency import (
     RequestInFlight,
     StoredResponse,
 )
-from application.users.register import RegisterUsers
-from domain.errors import EmailAlreadyRegistered
-from tests.support.clock import SteppingClock
-from tests.unit.conftest import ADMIN
+from users_service.application.users.register import RegisterUsers
+from users_service.domain.errors import EmailAlreadyRegistered
 
 CREATED = StoredResponse(201, b'{"id": 1}', (("location", "/users/1"),))
 

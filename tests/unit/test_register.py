@@ -2,17 +2,17 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.memory import InMemoryUnitOfWorkFactory
-from application.users.get import GetUser
-from application.users.register import MAX_BATCH_SIZE, RegisterUsers, UserInput
-from domain.errors import (
+from tests.unit.conftest import ADMIN
+from users_service.adapters.memory import InMemoryUnitOfWorkFactory
+from users_service.application.users.get import GetUser
+from users_service.application.users.register import MAX_BATCH_SIZE, RegisterUsers, UserInput
+from users_service.domain.errors import (
     EmailAlreadyRegistered,
     EmailConflict,
     InvalidEmail,
     InvalidName,
     InvalidValue,
 )
-from tests.unit.conftest import ADMIN
 
 
 async def test_register_assigns_id_version_and_timestamps(register: RegisterUsers) -> None:

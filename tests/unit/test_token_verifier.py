@@ -4,10 +4,10 @@ import time
 
 import pytest
 
-from adapters.tokens import verifier as verifier_module
-from adapters.tokens.verifier import JwtSettings, JwtVerifier
-from application.access import InvalidToken, Principal
 from tests.support.tokens import SECRET, token
+from users_service.adapters.tokens import verifier as verifier_module
+from users_service.adapters.tokens.verifier import JwtSettings, JwtVerifier
+from users_service.application.access import InvalidToken, Principal
 
 
 @pytest.fixture

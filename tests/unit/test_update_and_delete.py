@@ -2,12 +2,17 @@ from __future__ import annotations
 
 import pytest
 
-from application.users.delete import DeleteUser
-from application.users.get import GetUser
-from application.users.register import RegisterUsers
-from application.users.update import UpdateUser
-from domain.errors import EmailAlreadyRegistered, InvalidName, UserNotFound, VersionMismatch
 from tests.unit.conftest import ADMIN
+from users_service.application.users.delete import DeleteUser
+from users_service.application.users.get import GetUser
+from users_service.application.users.register import RegisterUsers
+from users_service.application.users.update import UpdateUser
+from users_service.domain.errors import (
+    EmailAlreadyRegistered,
+    InvalidName,
+    UserNotFound,
+    VersionMismatch,
+)
 
 
 async def test_update_changes_fields_and_bumps_version(

@@ -5,8 +5,8 @@ import unicodedata
 
 import pytest
 
-from domain.errors import InvalidEmail, InvalidName, InvalidValue
-from domain.values import FORBIDDEN_CATEGORIES, Email, Name
+from users_service.domain.errors import InvalidEmail, InvalidName, InvalidValue
+from users_service.domain.values import FORBIDDEN_CATEGORIES, Email, Name
 
 
 @pytest.mark.parametrize(

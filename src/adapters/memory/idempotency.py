@@ -3,8 +3,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from adapters.memory.store import Tables
-from application.idempotency import IdempotencyRecord, StoredResponse
+from users_service.adapters.memory.store import Tables
+from users_service.application.idempotency import IdempotencyRecord, StoredResponse
 
 
 class InMemoryIdempotencyRepository:

@@ -4,10 +4,10 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from adapters.memory.store import InMemoryStore, Tables
-from application.repository import PageQuery
-from domain.errors import EmailAlreadyRegistered, EmailConflict
-from domain.user import NewUser, User, UserChanges
+from users_service.adapters.memory.store import InMemoryStore, Tables
+from users_service.application.repository import PageQuery
+from users_service.domain.errors import EmailAlreadyRegistered, EmailConflict
+from users_service.domain.user import NewUser, User, UserChanges
 
 
 class InMemoryUserRepository:

@@ -4,8 +4,8 @@ import asyncio
 import itertools
 from dataclasses import dataclass, field
 
-from application.idempotency import IdempotencyRecord
-from domain.user import User
+from users_service.application.idempotency import IdempotencyRecord
+from users_service.domain.user import User
 
 
 @dataclass

@@ -3,9 +3,9 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Self
 
-from adapters.memory.idempotency import InMemoryIdempotencyRepository
-from adapters.memory.repository import InMemoryUserRepository
-from adapters.memory.store import InMemoryStore, Tables
+from users_service.adapters.memory.idempotency import InMemoryIdempotencyRepository
+from users_service.adapters.memory.repository import InMemoryUserRepository
+from users_service.adapters.memory.store import InMemoryStore, Tables
 
 
 class InMemoryUnitOfWork:

@@ -8,8 +8,8 @@ import asyncio
 import asyncpg
 from sqlalchemy import exc as sa_exc
 
-from adapters.sqlalchemy.tables import EMAIL_KEY_INDEX
-from application.errors import StorageUnavailable
+from users_service.adapters.sqlalchemy.tables import EMAIL_KEY_INDEX
+from users_service.application.errors import StorageUnavailable
 
 # SQLSTATE classes that mean "try again later", not "your request is wrong":
 # 08 connection exception, 40 transaction rollback (serialisation, deadlock),

@@ -4,9 +4,9 @@ from datetime import datetime
 
 import orjson
 
-from adapters.sqlalchemy import statements
-from adapters.sqlalchemy.executors import Executor
-from application.idempotency import IdempotencyRecord, StoredResponse
+from users_service.adapters.sqlalchemy import statements
+from users_service.adapters.sqlalchemy.executors import Executor
+from users_service.application.idempotency import IdempotencyRecord, StoredResponse
 
 
 class SqlAlchemyIdempotencyRepository:

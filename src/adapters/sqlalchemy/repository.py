@@ -5,13 +5,13 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from adapters.sqlalchemy import statements
-from adapters.sqlalchemy.errors import is_unique_violation
-from adapters.sqlalchemy.executors import Executor, Row
-from application.repository import PageQuery
-from domain.errors import EmailAlreadyRegistered, EmailConflict
-from domain.user import NewUser, User, UserChanges
-from domain.values import Email, Name
+from users_service.adapters.sqlalchemy import statements
+from users_service.adapters.sqlalchemy.errors import is_unique_violation
+from users_service.adapters.sqlalchemy.executors import Executor, Row
+from users_service.application.repository import PageQuery
+from users_service.domain.errors import EmailAlreadyRegistered, EmailConflict
+from users_service.domain.user import NewUser, User, UserChanges
+from users_service.domain.values import Email, Name
 
 
 def _to_user(row: Row) -> User:

@@ -31,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
-from adapters.sqlalchemy.tables import UTCDateTime, idempotency_keys, users
+from users_service.adapters.sqlalchemy.tables import UTCDateTime, idempotency_keys, users
 
 POSTGRESQL = "postgresql"
 

@@ -9,11 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import PoolProxiedConnection, QueuePool
 from sqlalchemy.util import greenlet_spawn
 
-from adapters.sqlalchemy.engine import SQLITE_READ_ONLY
-from adapters.sqlalchemy.errors import is_transient, unavailable
-from adapters.sqlalchemy.executors import ConnectionExecutor, DriverExecutor, Executor
-from adapters.sqlalchemy.idempotency import SqlAlchemyIdempotencyRepository
-from adapters.sqlalchemy.repository import SqlAlchemyUserRepository
+from users_service.adapters.sqlalchemy.engine import SQLITE_READ_ONLY
+from users_service.adapters.sqlalchemy.errors import is_transient, unavailable
+from users_service.adapters.sqlalchemy.executors import ConnectionExecutor, DriverExecutor, Executor
+from users_service.adapters.sqlalchemy.idempotency import SqlAlchemyIdempotencyRepository
+from users_service.adapters.sqlalchemy.repository import SqlAlchemyUserRepository
 
 
 class _Session(Protocol):

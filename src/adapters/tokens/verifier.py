@@ -8,8 +8,8 @@ from typing import Any
 
 import jwt
 
-from adapters.tokens.jwks import JwksClient, JwksUnavailable
-from application.access import AuthenticationUnavailable, InvalidToken, Principal
+from users_service.adapters.tokens.jwks import JwksClient, JwksUnavailable
+from users_service.application.access import AuthenticationUnavailable, InvalidToken, Principal
 
 _SYMMETRIC = frozenset({"HS256", "HS384", "HS512"})
 _ASYMMETRIC = frozenset({"RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256"})

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from application.access import WRITE, Principal, require
-from application.unit_of_work import UnitOfWorkFactory
-from domain.errors import UserNotFound, VersionMismatch
+from users_service.application.access import WRITE, Principal, require
+from users_service.application.unit_of_work import UnitOfWorkFactory
+from users_service.domain.errors import UserNotFound, VersionMismatch
 
 
 class DeleteUser:

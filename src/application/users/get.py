@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from application.access import Principal
-from application.unit_of_work import UnitOfWorkFactory
-from domain.errors import UserNotFound
-from domain.user import User
+from users_service.application.access import Principal
+from users_service.application.unit_of_work import UnitOfWorkFactory
+from users_service.domain.errors import UserNotFound
+from users_service.domain.user import User
 
 
 class GetUser:

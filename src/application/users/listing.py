@@ -3,12 +3,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from application.access import READ, Principal, require
-from application.repository import PageQuery
-from application.unit_of_work import UnitOfWorkFactory
-from domain.errors import InvalidValue
-from domain.user import User
-from domain.values import Email
+from users_service.application.access import READ, Principal, require
+from users_service.application.repository import PageQuery
+from users_service.application.unit_of_work import UnitOfWorkFactory
+from users_service.domain.errors import InvalidValue
+from users_service.domain.user import User
+from users_service.domain.values import Email
 
 MAX_PAGE_SIZE = 200
 MAX_IDS_FILTER = 200

@@ -5,13 +5,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from application.access import WRITE, Principal, require
-from application.clock import Clock
-from application.idempotency import IdempotencyClaim
-from application.unit_of_work import UnitOfWorkFactory
-from domain.errors import EmailAlreadyRegistered, EmailConflict, InvalidValue
-from domain.user import NewUser, User
-from domain.values import Email, Name
+from users_service.application.access import WRITE, Principal, require
+from users_service.application.clock import Clock
+from users_service.application.idempotency import IdempotencyClaim
+from users_service.application.unit_of_work import UnitOfWorkFactory
+from users_service.domain.errors import EmailAlreadyRegistered, EmailConflict, InvalidValue
+from users_service.domain.user import NewUser, User
+from users_service.domain.values import Email, Name
 
 MAX_BATCH_SIZE = 1000
 

@@ -2,12 +2,12 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from application.access import WRITE, InsufficientScope, Principal
-from application.clock import Clock
-from application.unit_of_work import UnitOfWorkFactory
-from domain.errors import UserNotFound, VersionMismatch
-from domain.user import User, UserChanges
-from domain.values import Email, Name
+from users_service.application.access import WRITE, InsufficientScope, Principal
+from users_service.application.clock import Clock
+from users_service.application.unit_of_work import UnitOfWorkFactory
+from users_service.domain.errors import UserNotFound, VersionMismatch
+from users_service.domain.user import User, UserChanges
+from users_service.domain.values import Email, Name
 
 
 class UpdateUser:

@@ -11,11 +11,12 @@ from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.telemetry import TelemetryConfig
 
-from entrypoints.container import Container
-from entrypoints.http.middleware import EdgeMiddleware
-from entrypoints.http.openapi import install_openapi
-from entrypoints.http.problems import install_problem_handlers
-from entrypoints.http.routes import health, users
+from users_service.entrypoints.container import Container
+from users_service.entrypoints.http.docs import install_docs
+from users_service.entrypoints.http.middleware import EdgeMiddleware
+from users_service.entrypoints.http.openapi import install_openapi
+from users_service.entrypoints.http.problems import install_problem_handlers
+from users_service.entrypoints.http.routes import health, users
 
 DESCRIPTION = """
 Manage users: create, read, list (keyset pages), update (JSON merge patch with
@@ -91,6 +92,7 @@ def create_app(container: Container | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         redirect_slashes=False,
+        docs_url=None,  # install_docs: Swagger UI from vendored files, no CDN
         redoc_url=None,
         # FastAPI's native OpenTelemetry probes the global providers on every request;
         # that is CPU spent for nothing unless an SDK is configured, so it is opt-in.
@@ -101,6 +103,7 @@ def create_app(container: Container | None = None) -> FastAPI:
         _mount(app, router)
     install_problem_handlers(app)
     install_openapi(app)
+    install_docs(app)
     app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         # Outermost (added last), so that every answer, 413s and 500s included, carries

@@ -1,8 +1,8 @@
-"""The ASGI entry point uvicorn imports: `entrypoints.http.asgi:app`."""
+"""The ASGI entry point uvicorn imports: `users_service.entrypoints.http.asgi:app`."""
 
-from entrypoints.container import Container
-from entrypoints.http.app import create_app
-from entrypoints.logging_config import configure_logging
+from users_service.entrypoints.container import Container
+from users_service.entrypoints.http.app import create_app
+from users_service.entrypoints.logging_config import configure_logging
 
 _container = Container()
 configure_logging(_container.settings().log_level)

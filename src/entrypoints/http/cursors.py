@@ -12,7 +12,7 @@ import binascii
 import hashlib
 import hmac
 
-from entrypoints.http.problems import INVALID_CURSOR, ProblemError
+from users_service.entrypoints.http.problems import INVALID_CURSOR, ProblemError
 
 _SIGNATURE_BYTES = 12
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, cast
 from starlette.requests import Request
 
 if TYPE_CHECKING:
-    from entrypoints.container import Container
+    from users_service.entrypoints.container import Container
 
 
 def services(request: Request) -> Container:

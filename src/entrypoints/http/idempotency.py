@@ -11,12 +11,12 @@ from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
-from application.access import Principal
-from application.idempotency import Idempotency, IdempotencyClaim, StoredResponse
-from domain.errors import DomainError
-from domain.user import User
-from entrypoints.http.openapi import optional_header
-from entrypoints.http.problems import domain_problem
+from users_service.application.access import Principal
+from users_service.application.idempotency import Idempotency, IdempotencyClaim, StoredResponse
+from users_service.domain.errors import DomainError
+from users_service.domain.user import User
+from users_service.entrypoints.http.openapi import optional_header
+from users_service.entrypoints.http.problems import domain_problem
 
 _KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
 _KEY = re.compile(_KEY_PATTERN)

@@ -12,8 +12,12 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from entrypoints.http.problems import INTERNAL_ERROR, PAYLOAD_TOO_LARGE, problem_response
-from entrypoints.http.request_context import choose_request_id, request_id_var
+from users_service.entrypoints.http.problems import (
+    INTERNAL_ERROR,
+    PAYLOAD_TOO_LARGE,
+    problem_response,
+)
+from users_service.entrypoints.http.request_context import choose_request_id, request_id_var
 
 access_logger = logging.getLogger("users_service.access")
 _NOSNIFF = (b"x-content-type-options", b"nosniff")

@@ -8,9 +8,9 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
-from entrypoints.http.problems import PROBLEM_MEDIA_TYPE
-from entrypoints.http.schemas import Problem
-from entrypoints.http.security import BEARER_SCHEME
+from users_service.entrypoints.http.problems import PROBLEM_MEDIA_TYPE
+from users_service.entrypoints.http.schemas import Problem
+from users_service.entrypoints.http.security import BEARER_SCHEME
 
 _DESCRIPTIONS = {
     400: "Malformed request (unparseable body, bad cursor)",

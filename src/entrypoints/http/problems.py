@@ -13,17 +13,21 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from application.access import AuthenticationUnavailable, InsufficientScope, InvalidToken
-from application.errors import ApplicationError, StorageUnavailable
-from application.idempotency import IdempotencyKeyReused, RequestInFlight
-from domain.errors import (
+from users_service.application.access import (
+    AuthenticationUnavailable,
+    InsufficientScope,
+    InvalidToken,
+)
+from users_service.application.errors import ApplicationError, StorageUnavailable
+from users_service.application.idempotency import IdempotencyKeyReused, RequestInFlight
+from users_service.domain.errors import (
     DomainError,
     EmailAlreadyRegistered,
     InvalidValue,
     UserNotFound,
     VersionMismatch,
 )
-from entrypoints.http.request_context import request_id_var
+from users_service.entrypoints.http.request_context import request_id_var
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_BASE = "https://users.example/problems/"

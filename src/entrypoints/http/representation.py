@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-from domain.user import User
+from users_service.domain.user import User
 
 _JSON_OPTIONS = orjson.OPT_UTC_Z
 

@@ -9,8 +9,8 @@ from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
 
-from entrypoints.http.problems import UNSUPPORTED_MEDIA_TYPE, ProblemError
-from entrypoints.http.security import authenticate
+from users_service.entrypoints.http.problems import UNSUPPORTED_MEDIA_TYPE, ProblemError
+from users_service.entrypoints.http.security import authenticate
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 

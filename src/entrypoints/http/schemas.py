@@ -23,10 +23,10 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import core_schema
 
-from application.users.register import MAX_BATCH_SIZE
-from domain.errors import InvalidValue
-from domain.values import MAX_EMAIL_LENGTH, MAX_NAME_LENGTH, Email, Name
-from entrypoints.http.emails import normalised_email
+from users_service.application.users.register import MAX_BATCH_SIZE
+from users_service.domain.errors import InvalidValue
+from users_service.domain.values import MAX_EMAIL_LENGTH, MAX_NAME_LENGTH, Email, Name
+from users_service.entrypoints.http.emails import normalised_email
 
 # Cheap bounds first, so a 10 MB name is refused before any work is done on it.
 _LONGEST_NAME_INPUT = 1000

@@ -10,8 +10,8 @@ from typing import cast
 
 from starlette.requests import Request
 
-from application.access import TRUSTED, InvalidToken, Principal, TokenVerifier
-from entrypoints.http.dependencies import services
+from users_service.application.access import TRUSTED, InvalidToken, Principal, TokenVerifier
+from users_service.entrypoints.http.dependencies import services
 
 BEARER_SCHEME = {
     "type": "http",

@@ -6,11 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from entrypoints.http.dependencies import services
-from entrypoints.http.lifecycle import ReadinessProbe
-from entrypoints.http.openapi import operation_id, problems
-from entrypoints.http.problems import SERVICE_UNAVAILABLE, problem_response
-from entrypoints.http.representation import json_response
+from users_service.entrypoints.http.dependencies import services
+from users_service.entrypoints.http.lifecycle import ReadinessProbe
+from users_service.entrypoints.http.openapi import operation_id, problems
+from users_service.entrypoints.http.problems import SERVICE_UNAVAILABLE, problem_response
+from users_service.entrypoints.http.representation import json_response
 
 router = APIRouter(tags=["health"], generate_unique_id_function=operation_id)
 logger = logging.getLogger("users_service.health")

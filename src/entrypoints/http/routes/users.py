@@ -6,21 +6,26 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from application.idempotency import IdempotencyClaim
-from application.users.listing import MAX_IDS_FILTER, MAX_PAGE_SIZE
-from domain.user import User
-from entrypoints.http.dependencies import services
-from entrypoints.http.idempotency import IDEMPOTENCY_KEY_DOC
-from entrypoints.http.openapi import AUTHENTICATED, operation_id, problems
-from entrypoints.http.preconditions import (
+from users_service.application.idempotency import IdempotencyClaim
+from users_service.application.users.listing import MAX_IDS_FILTER, MAX_PAGE_SIZE
+from users_service.domain.user import User
+from users_service.entrypoints.http.dependencies import services
+from users_service.entrypoints.http.idempotency import IDEMPOTENCY_KEY_DOC
+from users_service.entrypoints.http.openapi import AUTHENTICATED, operation_id, problems
+from users_service.entrypoints.http.preconditions import (
     IF_MATCH_DOC,
     IF_NONE_MATCH_DOC,
     expected_versions,
     none_match,
 )
-from entrypoints.http.representation import etag, json_response, user_response, users_body
-from entrypoints.http.routing import ProtectedRoute
-from entrypoints.http.schemas import (
+from users_service.entrypoints.http.representation import (
+    etag,
+    json_response,
+    user_response,
+    users_body,
+)
+from users_service.entrypoints.http.routing import ProtectedRoute
+from users_service.entrypoints.http.schemas import (
     BatchCreate,
     EmailFilter,
     UserCreate,
@@ -29,7 +34,7 @@ from entrypoints.http.schemas import (
     UserPage,
     UserPatch,
 )
-from entrypoints.http.security import caller
+from users_service.entrypoints.http.security import caller
 
 MAX_ID = 2**63 - 1
 # `{user_id:int}` matches digits only, so /users/batch is never taken for an id: other
