@@ -32,11 +32,13 @@ $(STAMP): pyproject.toml setup.py $(LOCK)
 
 install: $(STAMP) ## Create .venv and install the locked dependencies and the service
 
-lock: $(STAMP) ## Re-resolve requirements/*.lock from pyproject.toml (hashed, every platform)
+lock: $(STAMP) ## Re-resolve requirements/*.lock (hashed, every platform): dev, runtime, build
 	$(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes \
 	    --no-header --quiet -o $(RUNTIME_LOCK)
 	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
 	    --generate-hashes --no-header --quiet -o $(LOCK)
+	$(BIN)/uv pip compile requirements/build.in --universal --python-version 3.11 \
+	    --generate-hashes --no-header --quiet -o requirements/build.lock
 
 $(TYPECHECK_TREE):
 	@mkdir -p $(@D)

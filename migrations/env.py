@@ -9,7 +9,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from users_service.adapters.sqlalchemy import EngineOptions, create_engine, metadata
-from users_service.entrypoints.settings import Settings
+from users_service.entrypoints.settings import load_settings
 
 config = context.config
 # Only the development alembic.ini (make revision) configures logging; the service's own
@@ -21,7 +21,7 @@ target_metadata = metadata
 
 
 def _url() -> str:
-    return config.get_main_option("sqlalchemy.url") or Settings().database_url
+    return config.get_main_option("sqlalchemy.url") or load_settings().database_url
 
 
 def _configure(connection: Connection) -> None:

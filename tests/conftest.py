@@ -7,20 +7,24 @@ saying why, except under CI=true, where a missing server fails the run.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.support import databases
+from tests.support.environment import scrub_process_environment
+from tests.support.install import Installed, installed_service
 from users_service.adapters.sqlalchemy import EngineOptions, create_engine
+
+scrub_process_environment()
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
-@pytest.fixture(scope="session")
-async def postgres_url() -> AsyncIterator[str]:
+async def postgres_server() -> str:
+    """TEST_POSTGRES_URL, once it answers; a skip (a failure under CI) otherwise."""
     server = databases.postgres_server_url()
     reason = await databases.postgres_unavailable_reason(server)
     if reason is not None:
@@ -28,6 +32,12 @@ async def postgres_url() -> AsyncIterator[str]:
             pytest.fail(f"PostgreSQL is required in CI: {reason}", pytrace=False)
         pytest.skip(reason)
     assert server is not None
+    return server
+
+
+@pytest.fixture(scope="session")
+async def postgres_url() -> AsyncIterator[str]:
+    server = await postgres_server()
     url = await databases.create_postgres_database(server)
     try:
         await databases.migrate(url)
@@ -56,3 +66,10 @@ async def sqlite_engine(sqlite_url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(EngineOptions(url=sqlite_url))
     yield engine
     await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def installed() -> Iterator[Installed]:
+    """The wheel, installed as an image installs it (see tests/support/install.py)."""
+    with installed_service() as service:
+        yield service

@@ -10,8 +10,9 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from users_service.entrypoints.build_info import build_info
 from users_service.entrypoints.logging_config import configure_logging
-from users_service.entrypoints.settings import Settings
+from users_service.entrypoints.settings import Settings, load_settings
 
 logger = logging.getLogger("users_service")
 
@@ -42,6 +43,7 @@ def purge_idempotency_keys(settings: Settings) -> None:
     logger.info("purged expired idempotency keys", extra={"purged": asyncio.run(purge())})
 
 
+ASGI_APP = "users_service.entrypoints.http.asgi:app"
 DEV_SCOPES = "users:read users:write"
 DEV_TTL_SECONDS = 12 * 3600
 
@@ -88,6 +90,21 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
 
     if (problem := settings.auth_misconfiguration()) is not None:
         raise SystemExit(f"users-service: {problem}")
+    if workers > 1 and settings.dev_mode:
+        # Workers build their settings from the environment: a generated development
+        # secret would not reach them.
+        raise SystemExit("users-service: --dev serves with one worker")
+    build = build_info()
+    logger.info(
+        "serving",
+        extra={
+            "version": build.version,
+            "revision": build.revision,
+            "host": host,
+            "port": port,
+            "workers": workers,
+        },
+    )
     options: dict[str, Any] = {
         "host": host,
         "port": port,
@@ -96,31 +113,28 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
         "access_log": False,
         "log_config": None,
         "proxy_headers": False,
-        "timeout_graceful_shutdown": 20,
+        "timeout_graceful_shutdown": settings.shutdown_timeout,
     }
     if workers > 1:
-        if settings.dev_mode:
-            # Workers build their settings from the environment: a generated development
-            # secret would not reach them.
-            raise SystemExit("users-service: --dev serves with one worker")
-        # Each worker process imports the app and builds its own container and engine.
-        uvicorn.run("users_service.entrypoints.http.asgi:app", workers=workers, **options)
+        # Each worker process imports the app and builds its own container and engine
+        # from the environment; the supervisor passes SIGTERM on to every worker, and
+        # each drains (drain.py).
+        uvicorn.run(ASGI_APP, workers=workers, **options)
         return
-    container = container_for(settings)
-    app = create_app(container)
-
-    def drain() -> None:
-        container.lifecycle().draining = True
-
+    app = create_app(container_for(settings), drain_on_signals=True)
     # The app, its routes and schemas live as long as the process: keep them out of the
     # collector's generations, so full collections stay short under load (p99 latency).
     gc.collect()
     gc.freeze()
-    GracefulServer(uvicorn.Config(app, **options), on_drain=drain).run()
+    GracefulServer(uvicorn.Config(app, **options)).run()
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="users-service", description=__doc__)
+    build = build_info()
+    parser.add_argument(
+        "--version", action="version", version=f"users-service {build.version} ({build.revision})"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     serve_parser = commands.add_parser("serve", help="serve the HTTP API")
     serve_parser.add_argument("--host", default=None)
@@ -139,8 +153,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
 
-    settings = Settings()
-    configure_logging(settings.log_level)
+    settings = load_settings()
+    if args.command == "serve" and args.dev:
+        settings = development_settings(settings)
+    configure_logging(settings.log_level, settings.effective_log_format)
     if args.command == "migrate":
         migrate(settings)
     elif args.command == "purge-idempotency-keys":
@@ -150,7 +166,6 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "serve":
         host, port = args.host or settings.host, args.port or settings.port
         if args.dev:
-            settings = development_settings(settings)
             print_development_token(settings, host, port)
         serve(settings, host, port, args.workers)
 

@@ -23,7 +23,7 @@ from users_service.entrypoints.http.cursors import CursorCodec
 from users_service.entrypoints.http.idempotency import IdempotentRequests
 from users_service.entrypoints.http.lifecycle import Lifecycle, always_ready
 from users_service.entrypoints.http.security import Authenticator
-from users_service.entrypoints.settings import Settings
+from users_service.entrypoints.settings import Settings, load_settings
 
 
 def _engine_options(settings: Settings) -> EngineOptions:
@@ -81,7 +81,7 @@ def _cursor_secret(settings: Settings) -> bytes:
 
 
 class Container(containers.DeclarativeContainer):
-    settings = providers.Singleton(Settings)
+    settings = providers.Singleton(load_settings)
     backend = providers.Callable(_backend, settings)
     clock = providers.Singleton(SystemClock)
     lifecycle = providers.Singleton(Lifecycle)

@@ -1,17 +1,25 @@
-"""JSON logs on stderr, one object per line, with the request id on every record."""
+"""Logs on stderr, one line per record, with the request id on every record: JSON objects
+in production, readable coloured lines for a person (`serve --dev`, `LOG_FORMAT=console`)."""
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, TextIO
 
 import orjson
 
 from users_service.entrypoints.http.request_context import request_id_var
 
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+
+LogFormat = Literal["json", "console"]
+
+
+def _extras(record: logging.LogRecord) -> dict[str, Any]:
+    return {key: value for key, value in vars(record).items() if key not in _STANDARD_ATTRS}
 
 
 class JsonFormatter(logging.Formatter):
@@ -22,18 +30,72 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
             "request_id": request_id_var.get(),
+            "pid": record.process,  # which worker, when there are several
         }
-        entry.update(
-            (key, value) for key, value in vars(record).items() if key not in _STANDARD_ATTRS
-        )
+        entry.update(_extras(record))
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return orjson.dumps(entry, default=str).decode()
 
 
-def configure_logging(level: str = "INFO") -> None:
+_RESET = "\033[0m"
+_DIM = "\033[2m"
+_LEVEL_COLOURS = {
+    "DEBUG": "\033[36m",
+    "INFO": "\033[32m",
+    "WARNING": "\033[33m",
+    "ERROR": "\033[31m",
+    "CRITICAL": "\033[1;31m",
+}
+
+
+class ConsoleFormatter(logging.Formatter):
+    """`12:04:05.123 INFO  users_service  GET /users 200  status=200 request_id=…`.
+
+    One line per record, extras as key=value; a traceback follows on its own lines.
+    """
+
+    def __init__(self, colour: bool) -> None:
+        super().__init__()
+        self._colour = colour
+
+    def _paint(self, text: str, code: str) -> str:
+        return f"{code}{text}{_RESET}" if self._colour else text
+
+    def format(self, record: logging.LogRecord) -> str:
+        time = datetime.fromtimestamp(record.created).strftime("%H:%M:%S.%f")[:-3]
+        level = self._paint(f"{record.levelname:<7}", _LEVEL_COLOURS.get(record.levelname, ""))
+        fields = {**_extras(record), "request_id": request_id_var.get()}
+        tail = " ".join(f"{key}={value}" for key, value in fields.items() if value is not None)
+        line = (
+            f"{self._paint(time, _DIM)} {level} {self._paint(record.name, _DIM)}  "
+            f"{record.getMessage()}"
+        )
+        if tail:
+            line += "  " + self._paint(tail, _DIM)
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def _wants_colour(stream: TextIO) -> bool:
+    # https://no-color.org; FORCE_COLOR for terminals that hide behind a pipe (make, tee).
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return stream.isatty()
+
+
+def formatter_for(log_format: LogFormat, stream: TextIO) -> logging.Formatter:
+    if log_format == "console":
+        return ConsoleFormatter(colour=_wants_colour(stream))
+    return JsonFormatter()
+
+
+def configure_logging(level: str = "INFO", log_format: LogFormat = "json") -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(formatter_for(log_format, sys.stderr))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -1,13 +1,12 @@
-"""Uvicorn, with a graceful drain: on SIGTERM or SIGINT readiness turns 503, in-flight
-requests finish, the lifespan disposes the engine and the process exits with 0."""
+"""Uvicorn for a single process: a drained, cleanly stopped server exits with status 0
+(the drain itself is `drain.SignalDrain`, chained from the app's lifespan)."""
 
 from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from contextlib import contextmanager
-from types import FrameType
 
 import uvicorn
 
@@ -15,14 +14,6 @@ _HANDLED = (signal.SIGINT, signal.SIGTERM)
 
 
 class GracefulServer(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, on_drain: Callable[[], None]) -> None:
-        super().__init__(config)
-        self._on_drain = on_drain
-
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        self._on_drain()
-        super().handle_exit(sig, frame)
-
     @contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         # Like uvicorn's, minus re-raising the signal after shutdown: a drained,

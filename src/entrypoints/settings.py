@@ -1,17 +1,25 @@
-"""Configuration from the environment (and `.env`), read once by the container."""
+"""Configuration from the environment (and a dotenv file), read once by the container.
+
+Relative paths resolve against the process's working directory: the default database
+`./var/users.db` and the dotenv file `.env` (`ENV_FILE` names another; `ENV_FILE=` reads
+none). Variables set in the environment win over the file.
+"""
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MEMORY_URL = "memory://"
+ENV_FILE_VARIABLE = "ENV_FILE"
+DEFAULT_ENV_FILE = ".env"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
 
     database_url: str = Field(
         default="sqlite+aiosqlite:///./var/users.db",
@@ -31,6 +39,17 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "console"] | None = Field(
+        default=None, description="json (default) or console (default with serve --dev)"
+    )
+    drain_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="after SIGTERM, seconds /readyz answers 503 while requests are still served",
+    )
+    shutdown_timeout: float = Field(
+        default=20.0, gt=0, description="then, seconds in-flight requests get to finish"
+    )
     readiness_timeout: float = Field(default=1.0, gt=0, description="seconds /readyz waits")
     cursor_secret: SecretStr = Field(
         default=SecretStr("users-service-cursor-key"),
@@ -89,3 +108,15 @@ class Settings(BaseSettings):
     @property
     def uses_memory(self) -> bool:
         return self.database_url.startswith(MEMORY_URL)
+
+    @property
+    def effective_log_format(self) -> Literal["json", "console"]:
+        if self.log_format is not None:
+            return self.log_format
+        return "console" if self.dev_mode else "json"
+
+
+def load_settings() -> Settings:
+    """The settings of this process: its environment, then its dotenv file."""
+    env_file = os.environ.get(ENV_FILE_VARIABLE, DEFAULT_ENV_FILE) or None
+    return Settings(_env_file=env_file)

@@ -10,6 +10,7 @@ import pytest
 from pydantic import SecretStr
 
 from tests.support.app import serve
+from tests.support.settings import IsolatedSettings
 from tests.support.tokens import SECRET, bearer, token
 from users_service.entrypoints.container import Container, container_for
 from users_service.entrypoints.settings import Settings
@@ -25,7 +26,7 @@ def database_url(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, auth_jwt_secret=SecretStr(SECRET))
+    return IsolatedSettings(database_url=database_url, auth_jwt_secret=SecretStr(SECRET))
 
 
 @pytest.fixture

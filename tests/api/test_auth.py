@@ -17,6 +17,7 @@ from starlette.requests import Request
 from tests.api.conftest import assert_problem, create
 from tests.support.app import serve
 from tests.support.jwks_server import JwksServer
+from tests.support.settings import IsolatedSettings
 from tests.support.tokens import (
     SECRET,
     bearer,
@@ -32,7 +33,6 @@ from users_service.entrypoints.container import Container, container_for
 from users_service.entrypoints.http.app import create_app
 from users_service.entrypoints.http.routing import ProtectedRoute
 from users_service.entrypoints.http.security import caller
-from users_service.entrypoints.settings import Settings
 
 AppFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
@@ -52,7 +52,7 @@ def app_client(database_url: str) -> AppFactory:
 
     @asynccontextmanager
     async def build(**overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
-        async with serve(Settings(database_url=database_url, **overrides)) as service:
+        async with serve(IsolatedSettings(database_url=database_url, **overrides)) as service:
             yield service.client
 
     return build
@@ -138,7 +138,7 @@ async def test_a1_token_is_checked_before_anything_else(
 
 
 def test_every_users_route_is_protected() -> None:
-    app = create_app(container_for(Settings(database_url="memory://", auth_disabled=True)))
+    app = create_app(container_for(IsolatedSettings(database_url="memory://", auth_disabled=True)))
     users_routes = [r for r in app.routes if getattr(r, "path", "").startswith("/users")]
     assert len(users_routes) == 11  # six operations; all but batch also with a trailing slash
     unprotected = [r.path for r in users_routes if not isinstance(r, ProtectedRoute)]
@@ -310,7 +310,7 @@ async def test_jwks_unreachable_is_503_never_500(app_client: AppFactory) -> None
 
 async def test_no_key_configured_refuses_to_start(database_url: str) -> None:
     container = Container()
-    container.settings.override(providers.Object(Settings(database_url=database_url)))
+    container.settings.override(providers.Object(IsolatedSettings(database_url=database_url)))
     with pytest.raises(RuntimeError, match="AUTH_JWT_SECRET"):
         create_app(container)
 

@@ -9,9 +9,9 @@ from pydantic import SecretStr
 
 from tests.api.conftest import assert_problem
 from tests.support.app import serve
+from tests.support.settings import IsolatedSettings
 from tests.support.tokens import SECRET, bearer, token
 from users_service.entrypoints.container import Container
-from users_service.entrypoints.settings import Settings
 
 UNREACHABLE = "postgresql+asyncpg://postgres@127.0.0.1:1/nowhere"
 
@@ -26,7 +26,7 @@ async def test_probes(client: httpx.AsyncClient) -> None:
 
 @pytest.fixture
 async def down_client() -> AsyncIterator[httpx.AsyncClient]:
-    settings = Settings(
+    settings = IsolatedSettings(
         database_url=UNREACHABLE, db_connect_timeout=1, auth_jwt_secret=SecretStr(SECRET)
     )
     async with serve(settings, headers=bearer(token()), empty=False) as service:

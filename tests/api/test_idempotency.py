@@ -11,13 +11,13 @@ from pydantic import SecretStr
 
 from tests.api.conftest import assert_problem
 from tests.support.app import serve
+from tests.support.settings import IsolatedSettings
 from tests.support.tokens import SECRET, bearer, token
 from users_service.application.access import Principal
 from users_service.application.idempotency import IdempotencyClaim
 from users_service.application.users.register import RegisterUsers
 from users_service.domain.user import User
 from users_service.entrypoints.container import Container
-from users_service.entrypoints.settings import Settings
 
 ADA = {"email": "ada@example.com", "name": "Ada"}
 
@@ -121,7 +121,7 @@ async def test_repeat_while_in_flight_is_409(container: Container) -> None:
 @pytest.fixture
 async def two_instances(postgres_url: str) -> AsyncIterator[list[httpx.AsyncClient]]:
     """Two app instances (two containers, two engines) sharing one database."""
-    settings = Settings(database_url=postgres_url, auth_jwt_secret=SecretStr(SECRET))
+    settings = IsolatedSettings(database_url=postgres_url, auth_jwt_secret=SecretStr(SECRET))
     async with AsyncExitStack() as stack:
         services = [
             await stack.enter_async_context(serve(settings, headers=bearer(token())))

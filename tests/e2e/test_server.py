@@ -1,88 +1,53 @@
-"""A real server process on a real port: migrated SQLite file, real HTTP, clean exit."""
+"""The installed wheel as a real server process: migrated by its own command, on SQLite
+and on PostgreSQL, from an empty read-only working directory, over real HTTP."""
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import subprocess
-import sys
-import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import IO
 
 import httpx
+import jwt
 import pytest
 
+from tests.conftest import postgres_server
+from tests.support import databases
+from tests.support.install import ROOT, Installed
+from tests.support.server_process import ServerProcess, free_port, migrate, start
 from tests.support.tokens import SECRET, bearer, token
 
-BIN = Path(sys.executable).parent
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _environment(workdir: Path, **extra: str) -> dict[str, str]:
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith("AUTH_")}
-    return (
-        inherited | {"DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'var' / 'users.db'}"} | extra
-    )
-
-
-def _start(
-    env: dict[str, str], *args: str, output: IO[bytes] | int
-) -> tuple[subprocess.Popen[bytes], str]:
-    """Migrate (as `make run` does), serve on a free port, wait until it answers."""
-    subprocess.run([BIN / "users-service", "migrate"], env=env, check=True, timeout=60)
-    port = _free_port()
-    process = subprocess.Popen(
-        [BIN / "users-service", "serve", "--port", str(port), *args],
-        env=env,
-        stdout=output,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return process, base
-        except httpx.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    process.wait()
-    pytest.fail("the server did not become ready")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGTERM)
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+async def database_url(request: pytest.FixtureRequest, installed: Installed) -> AsyncIterator[str]:
+    """A database nothing has migrated yet."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{installed.writable_dir('e2e') / 'users.db'}"
+        return
+    server = await postgres_server()
+    url = await databases.create_postgres_database(server)
     try:
-        assert process.wait(timeout=30) == 0
+        yield url
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        await databases.drop_postgres_database(server, url)
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    workdir = tmp_path_factory.mktemp("e2e")
-    env = _environment(workdir, LOG_LEVEL="INFO", AUTH_JWT_SECRET=SECRET)
-    with (workdir / "server.log").open("wb") as log:
-        process, base = _start(env, output=log)
-        yield base
-        _stop(process)
+def server(
+    installed: Installed, database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    env = installed.environment(DATABASE_URL=database_url, AUTH_JWT_SECRET=SECRET, LOG_LEVEL="INFO")
+    migrate(installed, env)
+    migrate(installed, env)  # a second run finds nothing to do
+    process = start(installed, env, log=tmp_path_factory.mktemp("e2e") / "server.log")
+    yield process
+    assert process.terminate() == 0, process.output()
 
 
-def test_crud_and_batch_over_http(server: str) -> None:
-    with httpx.Client(base_url=server, timeout=10, headers=bearer(token())) as client:
+def test_crud_and_batch_over_http(server: ServerProcess) -> None:
+    with httpx.Client(base_url=server.url, timeout=10, headers=bearer(token())) as client:
         created = client.post("/users/", json={"email": "Ada@Example.com", "name": "Ada"})
-        assert created.status_code == 201
+        assert created.status_code == 201, created.text
         user = created.json()
         assert created.headers["location"] == f"/users/{user['id']}"
 
@@ -108,57 +73,102 @@ def test_crud_and_batch_over_http(server: str) -> None:
         gone = client.get(f"/users/{user['id']}")
         assert gone.status_code == 404
         assert gone.headers["content-type"] == "application/problem+json"
-        assert client.get("/docs").status_code == 200
+        docs = client.get("/docs")
+        assert docs.status_code == 200
+        assert "https://" not in docs.text
 
 
-def test_sigterm_exits_cleanly(tmp_path: Path) -> None:
-    process, _ = _start(_environment(tmp_path, AUTH_JWT_SECRET=SECRET), output=subprocess.DEVNULL)
-    _stop(process)
+def test_the_working_directory_stays_empty(installed: Installed, server: ServerProcess) -> None:
+    assert list(installed.workdir.iterdir()) == []
+    assert httpx.get(f"{server.url}/livez").status_code == 200
 
 
-def test_dev_mode_prints_a_working_token(tmp_path: Path) -> None:
-    """`make run` serves with --dev: no key configured, so a random secret and a token."""
-    with (tmp_path / "out.txt").open("w+b") as out:
-        process, base = _start(_environment(tmp_path), "--dev", output=out)
-        try:
-            printed = (tmp_path / "out.txt").read_text()
-            assert "curl -H 'Authorization: Bearer " in printed
-            dev_token = printed.split("Bearer ", 1)[1].split("'", 1)[0]
-            assert httpx.get(f"{base}/users").status_code == 401
-            response = httpx.post(
-                f"{base}/users",
-                json={"email": "dev@example.com", "name": "Dev"},
-                headers=bearer(dev_token),
-            )
-            assert response.status_code == 201
-        finally:
-            _stop(process)
+def test_the_server_logs_what_runs(server: ServerProcess) -> None:
+    revision = _checkout_revision()
+    assert '"msg":"serving"' in server.output()
+    assert revision in server.output()
 
 
-def test_token_command_mints_verifiable_tokens() -> None:
-    import jwt
+def test_purge_command_runs(installed: Installed, database_url: str, server: ServerProcess) -> None:
+    env = installed.environment(DATABASE_URL=database_url)
+    result = installed.run("purge-idempotency-keys", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "purged expired idempotency keys" in result.stderr
 
+
+def _checkout_revision() -> str:
     result = subprocess.run(
-        [BIN / "users-service", "token", "--scope", "users:read", "--sub", "42", "--ttl", "60"],
-        env={**os.environ, "AUTH_JWT_SECRET": SECRET},
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
     )
+    return result.stdout.strip()
+
+
+def test_version_names_the_build(installed: Installed) -> None:
+    result = installed.run("--version", env=installed.environment())
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["users-service", "0.1.0", f"({_checkout_revision()})"]
+
+
+def test_token_command_mints_verifiable_tokens(installed: Installed) -> None:
+    result = installed.run(
+        "token",
+        "--scope",
+        "users:read",
+        "--sub",
+        "42",
+        "--ttl",
+        "60",
+        env=installed.environment(AUTH_JWT_SECRET=SECRET),
+    )
+    assert result.returncode == 0, result.stderr
     claims = jwt.decode(result.stdout.strip(), SECRET, algorithms=["HS256"])
     assert claims["sub"] == "42"
     assert claims["scope"] == "users:read"
     assert 55 <= claims["exp"] - claims["iat"] <= 60
 
 
-def test_dev_mode_refuses_several_workers(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [BIN / "users-service", "serve", "--dev", "--workers", "2", "--port", str(_free_port())],
-        env=_environment(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=60,
+def test_dev_mode_prints_a_working_token_and_readable_logs(
+    installed: Installed, tmp_path: Path
+) -> None:
+    """`make run` serves with --dev: no key configured, so a random secret and a token."""
+    url = f"sqlite+aiosqlite:///{installed.writable_dir('dev') / 'users.db'}"
+    env = installed.environment(DATABASE_URL=url)
+    migrate(installed, env)
+    server = start(installed, env, "--dev", log=tmp_path / "out.txt")
+    try:
+        printed = server.output()
+        assert "curl -H 'Authorization: Bearer " in printed
+        dev_token = printed.split("Bearer ", 1)[1].split("'", 1)[0]
+        assert httpx.get(f"{server.url}/users").status_code == 401
+        response = httpx.post(
+            f"{server.url}/users",
+            json={"email": "dev@example.com", "name": "Dev"},
+            headers=bearer(dev_token),
+        )
+        assert response.status_code == 201
+    finally:
+        assert server.terminate() == 0
+    lines = [line for line in server.output().splitlines() if " users_service " in line]
+    assert lines, server.output()
+    assert not any(line.startswith("{") for line in lines)  # console lines, not JSON
+
+
+def test_log_format_overrides_the_default(installed: Installed, tmp_path: Path) -> None:
+    env = installed.environment(DATABASE_URL="memory://", AUTH_DISABLED="true", LOG_FORMAT="json")
+    server = start(installed, env, "--dev", log=tmp_path / "out.txt")
+    assert server.terminate() == 0
+    assert '"msg":"serving"' in server.output()
+
+
+def test_dev_mode_refuses_several_workers(installed: Installed) -> None:
+    result = installed.run(
+        "serve",
+        "--dev",
+        "--workers",
+        "2",
+        "--port",
+        str(free_port()),
+        env=installed.environment(DATABASE_URL="memory://"),
     )
     assert result.returncode != 0
     assert "--dev serves with one worker" in result.stderr

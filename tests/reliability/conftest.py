@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.support import app as support_app
 from tests.support import databases
 from tests.support.app import Service
+from tests.support.settings import IsolatedSettings
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.tokens import SECRET, bearer, token
 from users_service.entrypoints.settings import Settings
@@ -69,7 +70,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
     for name, value in auth.items():
         if name in Settings.model_fields:
             overrides.setdefault(name, value)
-    return Settings(database_url=database_url, **overrides)
+    return IsolatedSettings(database_url=database_url, **overrides)
 
 
 # Words that must never reach a client: they would mean a leaked stack trace or driver detail.

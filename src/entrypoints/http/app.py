@@ -12,6 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.telemetry import TelemetryConfig
 
 from users_service.entrypoints.container import Container
+from users_service.entrypoints.drain import SignalDrain
 from users_service.entrypoints.http.docs import install_docs
 from users_service.entrypoints.http.middleware import EdgeMiddleware
 from users_service.entrypoints.http.openapi import install_openapi
@@ -59,7 +60,9 @@ def _mount(app: FastAPI, router: APIRouter) -> None:
     app.router.routes.extend(router.routes)
 
 
-def create_app(container: Container | None = None) -> FastAPI:
+def create_app(container: Container | None = None, *, drain_on_signals: bool = False) -> FastAPI:
+    """The app on `container`. `drain_on_signals`: the server process's own app, which
+    drains on SIGTERM (see drain.py); never in process, where the caller owns signals."""
     container = container or Container()
     settings = container.settings()
     if (problem := settings.auth_misconfiguration()) is not None:
@@ -73,6 +76,8 @@ def create_app(container: Container | None = None) -> FastAPI:
         if uses_engine:
             container.engine()  # created here, once per process, never at import
         container.lifecycle().draining = False
+        if drain_on_signals:
+            SignalDrain(container.lifecycle(), settings.drain_seconds).install()
         try:
             yield
         finally:

@@ -5,5 +5,6 @@ from users_service.entrypoints.http.app import create_app
 from users_service.entrypoints.logging_config import configure_logging
 
 _container = Container()
-configure_logging(_container.settings().log_level)
-app = create_app(_container)
+_settings = _container.settings()
+configure_logging(_settings.log_level, _settings.effective_log_format)
+app = create_app(_container, drain_on_signals=True)
