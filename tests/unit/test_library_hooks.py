@@ -1,0 +1,110 @@
+"""Canaries for the library internals the speed work relies on.
+
+Each hook is private or semi-public, so an upgrade may take it away without notice. The
+upper bounds in pyproject.toml keep such an upgrade out of the lock; when one is lifted,
+these tests say which hook broke and where it is used, before any subtler test fails.
+"""
+
+from __future__ import annotations
+
+import inspect
+from importlib import import_module
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from sqlalchemy.exc import MissingGreenlet
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import QueuePool
+
+from users_service.entrypoints.http import emails
+
+
+def test_email_validator_looks_up_split_and_domain_check_at_call_time() -> None:
+    """`entrypoints/http/emails.py` replaces both names in email-validator's module."""
+    module = import_module("email_validator.validate_email")
+    names = set(module.validate_email.__code__.co_names)
+    for hook in ("split_email", "validate_email_domain_name"):
+        assert hasattr(module, hook), f"email_validator.validate_email.{hook} is gone"
+        assert hook in names, (
+            f"validate_email no longer calls the module-level {hook}: the fast path in "
+            "entrypoints/http/emails.py would be silently skipped"
+        )
+    assert module.split_email is emails._split  # the replacement is the one in place
+
+
+@pytest.mark.parametrize("pre_ping", [True, False])
+def test_queue_pool_exposes_its_pre_ping_flag(pre_ping: bool, tmp_path: Path) -> None:
+    """`adapters/sqlalchemy/unit_of_work._pre_pings` reads `QueuePool._pre_ping`."""
+    engine = create_async_engine(
+        f"sqlite+aiosqlite:///{tmp_path / 'hooks.db'}", pool_pre_ping=pre_ping
+    )
+    pool = engine.sync_engine.pool
+    assert isinstance(pool, QueuePool)
+    assert getattr(pool, "_pre_ping", None) is pre_ping, "QueuePool._pre_ping changed"
+
+
+def test_asyncpg_dialect_takes_an_async_creator() -> None:
+    """`adapters/sqlalchemy/engine.py` passes `async_creator_fn` in connect_args."""
+    from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_dbapi
+
+    source = inspect.getsource(AsyncAdapt_asyncpg_dbapi.connect)
+    assert '"async_creator_fn"' in source, (
+        "the asyncpg dialect no longer reads async_creator_fn: connections would be "
+        "opened by asyncpg.connect directly, eagerly"
+    )
+
+
+async def test_sync_checkout_needing_io_raises_missing_greenlet_first(tmp_path: Path) -> None:
+    """`unit_of_work._checkout` tries the pool's synchronous checkout outside a greenlet
+    and relies on SQLAlchemy raising MissingGreenlet before any I/O, taking its record
+    back, when a connection must be opened."""
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'hooks.db'}")
+    pool = engine.sync_engine.pool
+    assert isinstance(pool, QueuePool)
+    try:
+        with pytest.raises(MissingGreenlet):
+            engine.sync_engine.raw_connection()
+        assert pool.checkedout() == 0, "a failed checkout kept its connection record"
+        connection = await engine.raw_connection()  # the usual way still works after it
+        connection.close()
+    finally:
+        await engine.dispose()
+
+
+def test_fastapi_route_handler_hook() -> None:
+    """`entrypoints/http/routing.ProtectedRoute` overrides `get_route_handler` and reads
+    `body_field`."""
+    assert callable(getattr(APIRoute, "get_route_handler", None)), "APIRoute hook is gone"
+
+    async def endpoint(payload: dict[str, str]) -> None:
+        return None
+
+    route = APIRoute("/x", endpoint, methods=["POST"])
+    assert hasattr(route, "body_field"), "APIRoute.body_field is gone"
+    assert route.body_field is not None
+
+
+def test_fastapi_native_telemetry_switch() -> None:
+    """`entrypoints/http/app.py` turns FastAPI's native telemetry off by default."""
+    from fastapi.telemetry import TelemetryConfig
+
+    assert set(TelemetryConfig.__annotations__) >= {"tracing", "metrics", "logs"}
+    assert "telemetry" in inspect.signature(FastAPI).parameters
+
+
+async def test_routes_appended_to_the_router_are_routed() -> None:
+    """`entrypoints/http/app._mount` appends routes to `app.router.routes` directly."""
+
+    async def ping() -> dict[str, str]:
+        return {"pong": "yes"}
+
+    app = FastAPI()
+    app.router.routes.append(APIRoute("/ping", ping, methods=["GET"]))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.get("/ping")
+    assert response.status_code == 200, "routes appended to app.router.routes are not routed"
+    assert response.json() == {"pong": "yes"}
