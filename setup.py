@@ -40,15 +40,18 @@ class BuildWithRevision(build_py):
         target.write_text(_revision() + "\n")
 
 
-packages = [NAME] + [f"{NAME}.{package}" for package in find_packages("src")]
-packages += [f"{NAME}.migrations"]
+# The two data-only folders are listed as (namespace) packages, so that setuptools ships
+# them knowingly: Swagger UI's assets and Alembic's revision files.
+packages = [NAME, *(f"{NAME}.{package}" for package in find_packages("src"))]
+packages += [f"{NAME}.entrypoints.http.static", f"{NAME}.migrations", f"{NAME}.migrations.versions"]
 
 setup(
-    packages=[p for p in packages if "egg-info" not in p and "__pycache__" not in p],
+    packages=packages,
     package_dir={NAME: "src", f"{NAME}.migrations": "migrations"},
     package_data={
-        NAME: ["py.typed", "entrypoints/http/static/**/*"],
-        f"{NAME}.migrations": ["script.py.mako", "versions/*.py"],
+        NAME: ["py.typed"],
+        f"{NAME}.entrypoints.http.static": ["swagger-ui/*"],
+        f"{NAME}.migrations": ["script.py.mako"],
     },
     cmdclass={"build_py": BuildWithRevision},
 )
