@@ -13,7 +13,14 @@ import orjson
 
 from users_service.entrypoints.http.request_context import request_id_var
 
-_STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+NO_REQUEST = "-"  # request_id outside a request
+
+# uvicorn adds `color_message`, its own coloured copy of the message.
+_STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {
+    "message",
+    "asctime",
+    "color_message",
+}
 
 LogFormat = Literal["json", "console"]
 
@@ -66,7 +73,9 @@ class ConsoleFormatter(logging.Formatter):
         time = datetime.fromtimestamp(record.created).strftime("%H:%M:%S.%f")[:-3]
         level = self._paint(f"{record.levelname:<7}", _LEVEL_COLOURS.get(record.levelname, ""))
         fields = {**_extras(record), "request_id": request_id_var.get()}
-        tail = " ".join(f"{key}={value}" for key, value in fields.items() if value is not None)
+        tail = " ".join(
+            f"{key}={value}" for key, value in fields.items() if value not in (None, NO_REQUEST)
+        )
         line = (
             f"{self._paint(time, _DIM)} {level} {self._paint(record.name, _DIM)}  "
             f"{record.getMessage()}"
