@@ -73,3 +73,16 @@ def installed() -> Iterator[Installed]:
     """The wheel, installed as an image installs it (see tests/support/install.py)."""
     with installed_service() as service:
         yield service
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-snapshots",
+        action="store_true",
+        help="rewrite tests/api/snapshots/ from what the service answers now",
+    )
+
+
+@pytest.fixture
+def update_snapshots(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("--update-snapshots"))
