@@ -10,80 +10,15 @@ the client can retry. Claims whose holder died are taken over after a lease.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Protocol
+from datetime import timedelta
 
 from users_service.application.clock import Clock
 from users_service.application.errors import ApplicationError
+from users_service.application.idempotency_store import StoredResponse
 from users_service.application.unit_of_work import UnitOfWorkFactory
-from users_service.domain.user import User
 
 RETENTION = timedelta(hours=24)
 LEASE = timedelta(seconds=60)
-
-
-@dataclass(frozen=True, slots=True)
-class StoredResponse:
-    """A finished answer kept for replay. Opaque here: the entrypoint gives it meaning."""
-
-    status: int
-    body: bytes
-    headers: tuple[tuple[str, str], ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class IdempotencyRecord:
-    fingerprint: str
-    response: StoredResponse | None
-    """None while the first request is still in flight."""
-    started_at: datetime
-    expires_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class IdempotencyClaim:
-    """Handed to a use case: complete the key with `snapshot(result)` before committing."""
-
-    scope: str
-    key: str
-    snapshot: Callable[[Sequence[User]], StoredResponse]
-
-
-class IdempotencyRepository(Protocol):
-    """Idempotency records, inside one unit of work."""
-
-    async def claim(
-        self, scope: str, key: str, fingerprint: str, now: datetime, expires_at: datetime
-    ) -> bool:
-        """Insert an in-flight record; False when the key already has one."""
-        ...
-
-    async def find(self, scope: str, key: str) -> IdempotencyRecord | None: ...
-
-    async def restart(
-        self,
-        scope: str,
-        key: str,
-        fingerprint: str,
-        now: datetime,
-        expires_at: datetime,
-        stale_before: datetime,
-    ) -> bool:
-        """Take over a record that expired, or whose claim is older than `stale_before`
-        and was never completed. One conditional statement; False if it did not qualify."""
-        ...
-
-    async def complete(self, scope: str, key: str, response: StoredResponse) -> None: ...
-
-    async def release(self, scope: str, key: str) -> None:
-        """Forget an uncompleted claim."""
-        ...
-
-    async def purge(self, now: datetime) -> int:
-        """Delete expired records; returns how many."""
-        ...
 
 
 class IdempotencyKeyReused(ApplicationError):

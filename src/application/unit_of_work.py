@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
+from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol, Self
+from typing import Protocol, Self
 
-from users_service.application.repository import UserRepository
-
-if TYPE_CHECKING:
-    from users_service.application.idempotency import IdempotencyRepository
+from users_service.application.idempotency_store import IdempotencyRepository
+from users_service.application.repository import PageQuery, UserRepository
+from users_service.domain.user import NewUser, User, UserChanges
 
 
 class UnitOfWork(Protocol):
@@ -35,14 +36,57 @@ class UnitOfWork(Protocol):
 
 
 class UnitOfWorkFactory(Protocol):
-    """Makes a fresh unit of work.
+    """Makes a fresh unit of work, of one of three kinds:
 
-    Storage may skip the transaction (BEGIN and COMMIT: two round trips) when the work
-    cannot need one: `read_only=True`, or `single_write=True` for work whose only write
-    is one INSERT of new rows. Such a statement is atomic by itself, and should it land
-    after its caller has gone (a cancelled request), it overwrites nothing: a retry sees
-    a conflict. Updates and deletes keep their transaction, so that a cancelled one can
-    never land late over a newer write. A single-write unit never issues a second write.
+    - the default: one transaction, as `UnitOfWork` says;
+    - `read_only=True`: reads only; storage may skip the transaction (BEGIN and COMMIT:
+      two round trips);
+    - `insert_only=True`: reads and exactly one `users.insert_new`, nothing else. That
+      insert is one statement, atomic by itself, so storage may run it outside any
+      transaction, and every adapter gives it the same meaning: **it stands once it
+      returns**, whether or not `commit()` follows, and leaving the block (even with an
+      error) does not undo it. Should it land after its caller has gone (a cancelled
+      request), it overwrites nothing: a retry sees a conflict. Any other write in such a
+      unit raises `InsertOnlyViolation`. Updates and deletes keep their transaction, so
+      that a cancelled one can never land late over a newer write.
     """
 
-    def __call__(self, *, read_only: bool = False, single_write: bool = False) -> UnitOfWork: ...
+    def __call__(self, *, read_only: bool = False, insert_only: bool = False) -> UnitOfWork: ...
+
+
+class InsertOnlyViolation(RuntimeError):
+    """A second write in an insert-only unit of work: a bug in the caller."""
+
+
+class InsertOnlyUsers:
+    """The `UserRepository` of an insert-only unit: reads, and one `insert_new`."""
+
+    __slots__ = ("_inserted", "_users")
+
+    def __init__(self, users: UserRepository) -> None:
+        self._users = users
+        self._inserted = False
+
+    async def get(self, user_id: int) -> User | None:
+        return await self._users.get(user_id)
+
+    async def page(self, query: PageQuery) -> Sequence[User]:
+        return await self._users.page(query)
+
+    async def insert_new(self, users: Sequence[NewUser], now: datetime) -> list[User | None]:
+        if self._inserted:
+            raise InsertOnlyViolation("an insert-only unit of work inserts once")
+        self._inserted = True
+        return await self._users.insert_new(users, now)
+
+    async def update(
+        self,
+        user_id: int,
+        changes: UserChanges,
+        now: datetime,
+        expected_versions: Collection[int] | None = None,
+    ) -> User | None:
+        raise InsertOnlyViolation("an insert-only unit of work does not update")
+
+    async def delete(self, user_id: int, expected_versions: Collection[int] | None = None) -> bool:
+        raise InsertOnlyViolation("an insert-only unit of work does not delete")

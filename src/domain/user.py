@@ -16,8 +16,10 @@ class NewUser:
     name: Name
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class User:
+    """A stored user. Immutable: a change makes a new value (`UserChanges.applied_to`)."""
+
     id: int
     email: Email
     name: Name

@@ -6,15 +6,25 @@ import argparse
 import gc
 import logging
 import secrets
+import sys
 from typing import Any
 
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from users_service.entrypoints.build_info import build_info
 from users_service.entrypoints.logging_config import configure_logging
 from users_service.entrypoints.settings import Settings, load_settings
 
 logger = logging.getLogger("users_service")
+
+
+def configuration_errors(exc: ValidationError) -> str:
+    """One line per refused variable, named as it is set: `DB_FAST_PATH: ...`."""
+    lines = []
+    for error in exc.errors():
+        name = ".".join(str(part) for part in error["loc"]).upper() or "(settings)"
+        lines.append(f"  {name}: {error['msg']}")
+    return "\n".join(lines)
 
 
 def migrate(settings: Settings) -> None:
@@ -43,7 +53,7 @@ def purge_idempotency_keys(settings: Settings) -> None:
     logger.info("purged expired idempotency keys", extra={"purged": asyncio.run(purge())})
 
 
-ASGI_APP = "users_service.entrypoints.http.asgi:app"
+ASGI_FACTORY = "users_service.entrypoints.http.asgi:create"
 DEV_SCOPES = "users:read users:write"
 DEV_TTL_SECONDS = 12 * 3600
 
@@ -119,7 +129,7 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
         # Each worker process imports the app and builds its own container and engine
         # from the environment; the supervisor passes SIGTERM on to every worker, and
         # each drains (drain.py).
-        uvicorn.run(ASGI_APP, workers=workers, **options)
+        uvicorn.run(ASGI_FACTORY, factory=True, workers=workers, **options)
         return
     app = create_app(container_for(settings), drain_on_signals=True)
     # The app, its routes and schemas live as long as the process: keep them out of the
@@ -153,7 +163,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
 
-    settings = load_settings()
+    try:
+        settings = load_settings()
+    except ValidationError as exc:
+        print(f"users-service: invalid configuration\n{configuration_errors(exc)}", file=sys.stderr)
+        raise SystemExit(2) from None
     if args.command == "serve" and args.dev:
         settings = development_settings(settings)
     configure_logging(settings.log_level, settings.effective_log_format)

@@ -1,4 +1,6 @@
-"""The composition root: the only module that names concrete adapters."""
+"""The composition root: the only module that names concrete adapters. It builds
+settings, adapters and use cases; the HTTP edge builds its own objects from them
+(`http/app.py`), so nothing here imports the web framework."""
 
 from __future__ import annotations
 
@@ -19,10 +21,7 @@ from users_service.application.users.get import GetUser
 from users_service.application.users.listing import ListUsers
 from users_service.application.users.register import RegisterUsers
 from users_service.application.users.update import UpdateUser
-from users_service.entrypoints.http.cursors import CursorCodec
-from users_service.entrypoints.http.idempotency import IdempotentRequests
-from users_service.entrypoints.http.lifecycle import Lifecycle, always_ready
-from users_service.entrypoints.http.security import Authenticator
+from users_service.entrypoints.lifecycle import Lifecycle, always_ready
 from users_service.entrypoints.settings import Settings, load_settings
 
 
@@ -37,6 +36,7 @@ def _engine_options(settings: Settings) -> EngineOptions:
         connect_timeout=settings.db_connect_timeout,
         statement_timeout=settings.db_statement_timeout,
         echo=settings.db_echo,
+        fast_path=settings.db_fast_path,
     )
 
 
@@ -76,10 +76,6 @@ def _backend(settings: Settings) -> str:
     return "memory" if settings.uses_memory else "sqlalchemy"
 
 
-def _cursor_secret(settings: Settings) -> bytes:
-    return settings.cursor_secret.get_secret_value().encode()
-
-
 class Container(containers.DeclarativeContainer):
     settings = providers.Singleton(load_settings)
     backend = providers.Callable(_backend, settings)
@@ -91,7 +87,11 @@ class Container(containers.DeclarativeContainer):
     unit_of_work = providers.Selector(
         backend,
         memory=providers.Singleton(InMemoryUnitOfWorkFactory),
-        sqlalchemy=providers.Singleton(SqlAlchemyUnitOfWorkFactory, engine),
+        sqlalchemy=providers.Singleton(
+            SqlAlchemyUnitOfWorkFactory,
+            engine,
+            fast_path=providers.Callable(lambda s: s.db_fast_path, settings),
+        ),
     )
     readiness_probe = providers.Selector(
         backend,
@@ -100,10 +100,7 @@ class Container(containers.DeclarativeContainer):
     )
 
     token_verifier = providers.Singleton(_token_verifier, settings)
-    authenticator = providers.Singleton(Authenticator, token_verifier)
     token_minter = providers.Factory(_token_minter, settings)
-
-    cursor_codec = providers.Singleton(CursorCodec, providers.Callable(_cursor_secret, settings))
 
     register_users = providers.Singleton(RegisterUsers, uow=unit_of_work, clock=clock)
     get_user = providers.Singleton(GetUser, uow=unit_of_work)
@@ -112,7 +109,6 @@ class Container(containers.DeclarativeContainer):
     delete_user = providers.Singleton(DeleteUser, uow=unit_of_work)
 
     idempotency = providers.Singleton(Idempotency, uow=unit_of_work, clock=clock)
-    idempotent_requests = providers.Singleton(IdempotentRequests, idempotency)
 
 
 def container_for(settings: Settings) -> Container:

@@ -11,7 +11,7 @@ from typing import Any, Literal, TextIO
 
 import orjson
 
-from users_service.entrypoints.http.request_context import request_id_var
+from users_service.entrypoints.request_context import request_id_var
 
 NO_REQUEST = "-"  # request_id outside a request
 

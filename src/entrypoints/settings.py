@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     db_connect_timeout: float = Field(default=3.0, gt=0)
     db_statement_timeout: float = Field(default=5.0, gt=0)
     db_echo: bool = False
+    db_fast_path: bool = Field(
+        default=True,
+        description="PostgreSQL through the fast path (adapters/sqlalchemy/fast_path.py); "
+        "false: SQLAlchemy's own async execution",
+    )
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)

@@ -14,7 +14,7 @@ from tests.support.app import serve
 from tests.support.settings import IsolatedSettings
 from tests.support.tokens import SECRET, bearer, token
 from users_service.application.access import Principal
-from users_service.application.idempotency import IdempotencyClaim
+from users_service.application.idempotency_store import IdempotencyClaim
 from users_service.application.users.register import RegisterUsers
 from users_service.domain.user import User
 from users_service.entrypoints.container import Container

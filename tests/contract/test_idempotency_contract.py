@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from users_service.application.idempotency import StoredResponse
+from users_service.application.idempotency_store import StoredResponse
 from users_service.application.unit_of_work import UnitOfWorkFactory
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)

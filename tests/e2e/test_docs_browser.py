@@ -24,13 +24,14 @@ from pydantic import SecretStr
 
 from tests.conftest import IN_CI
 from tests.support.settings import IsolatedSettings
+from tests.support.timing import bound
 from tests.support.tokens import SECRET
 from users_service.entrypoints.container import container_for
 from users_service.entrypoints.http.app import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
-BROWSER_TIMEOUT = 90.0
-SERVER_TIMEOUT = 30.0
+BROWSER_TIMEOUT = bound(90.0)
+SERVER_TIMEOUT = bound(30.0)
 # The operations a rendered page must show, whatever else the schema grows.
 REQUIRED_OPERATIONS = {"create_user", "get_user", "list_users"}
 

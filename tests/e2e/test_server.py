@@ -172,3 +172,15 @@ def test_dev_mode_refuses_several_workers(installed: Installed) -> None:
     )
     assert result.returncode != 0
     assert "--dev serves with one worker" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"), [("DB_FAST_PATH", "sometimes"), ("DB_POOL_SIZE", "many")]
+)
+def test_a_setting_it_cannot_parse_is_refused_by_name(
+    installed: Installed, variable: str, value: str
+) -> None:
+    result = installed.run("migrate", env=installed.environment(**{variable: value}))
+    assert result.returncode == 2
+    assert f"  {variable}: " in result.stderr
+    assert "Traceback" not in result.stderr

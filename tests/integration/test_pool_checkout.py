@@ -20,8 +20,8 @@ from users_service.adapters.sqlalchemy import (
     EngineOptions,
     SqlAlchemyUnitOfWorkFactory,
     create_engine,
+    fast_path,
 )
-from users_service.adapters.sqlalchemy import unit_of_work as uow_module
 from users_service.application.users.get import GetUser
 from users_service.application.users.register import RegisterUsers
 
@@ -41,7 +41,7 @@ async def pooled_engine(url: str, **options: Any) -> AsyncIterator[AsyncEngine]:
 @contextmanager
 def counting_greenlet_checkins(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], int]]:
     calls = 0
-    usual = uow_module.greenlet_spawn
+    usual = fast_path.greenlet_spawn
 
     async def counted(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         nonlocal calls
@@ -49,7 +49,7 @@ def counting_greenlet_checkins(monkeypatch: pytest.MonkeyPatch) -> Iterator[Call
         return await usual(fn, *args, **kwargs)
 
     with monkeypatch.context() as patch:
-        patch.setattr(uow_module, "greenlet_spawn", counted)
+        patch.setattr(fast_path, "greenlet_spawn", counted)
         yield lambda: calls
 
 
@@ -76,15 +76,21 @@ async def _seed(engine: AsyncEngine) -> int:
     return (await RegisterUsers(uow, SteppingClock()).one(ADMIN, "ada@example.com", "Ada")).id
 
 
-def _lent_connections(engine: AsyncEngine) -> list[Any]:
-    """The asyncpg connections the pool lends from now on, in order."""
+@contextmanager
+def lent_connections(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
+    """The asyncpg connections the pool lends the fast path meanwhile, in order. (Not a
+    pool listener: a listener makes the fast path step aside.)"""
     lent: list[Any] = []
-    event.listen(
-        engine.sync_engine.pool,
-        "checkout",
-        lambda dbapi_connection, *_: lent.append(dbapi_connection.driver_connection),
-    )
-    return lent
+    usual = fast_path.checkout
+
+    async def recorded(engine: AsyncEngine) -> Any:
+        pooled = await usual(engine)
+        lent.append(pooled.driver_connection)
+        return pooled
+
+    with monkeypatch.context() as patch:
+        patch.setattr(fast_path, "checkout", recorded)
+        yield lent
 
 
 async def _reads(engine: AsyncEngine, user_id: int, rounds: int) -> None:
@@ -115,8 +121,10 @@ async def test_connections_to_open_again_are_opened_the_usual_way(
     coroutine left unawaited on the way would fail this test: warnings are errors.)"""
     async with pooled_engine(postgres_url, pool_size=2, pool_recycle=0) as engine:
         user_id = await _seed(engine)
-        lent = _lent_connections(engine)
-        with counting_greenlet_checkouts(monkeypatch) as greenlet_checkouts:
+        with (
+            lent_connections(monkeypatch) as lent,
+            counting_greenlet_checkouts(monkeypatch) as greenlet_checkouts,
+        ):
             await _reads(engine, user_id, 10)
         assert greenlet_checkouts() == 10
         assert len({id(driver) for driver in lent}) == 10  # a new connection every time
@@ -129,8 +137,10 @@ async def test_pre_ping_always_takes_the_usual_checkout(
 ) -> None:
     async with pooled_engine(postgres_url, pool_size=2, pool_pre_ping=True) as engine:
         user_id = await _seed(engine)
-        lent = _lent_connections(engine)
-        with counting_greenlet_checkouts(monkeypatch) as greenlet_checkouts:
+        with (
+            lent_connections(monkeypatch) as lent,
+            counting_greenlet_checkouts(monkeypatch) as greenlet_checkouts,
+        ):
             await _reads(engine, user_id, 5)
         assert greenlet_checkouts() == 5
         assert len({id(driver) for driver in lent}) == 1  # pinged and kept, never reopened
@@ -145,7 +155,6 @@ async def test_surplus_connections_are_closed_the_usual_way(
         uow = SqlAlchemyUnitOfWorkFactory(engine)
         release = asyncio.Event()
         holding = 0
-        lent = _lent_connections(engine)
 
         async def hold() -> None:
             nonlocal holding
@@ -154,7 +163,10 @@ async def test_surplus_connections_are_closed_the_usual_way(
                 holding += 1
                 await release.wait()
 
-        with counting_greenlet_checkins(monkeypatch) as greenlet_checkins:
+        with (
+            lent_connections(monkeypatch) as lent,
+            counting_greenlet_checkins(monkeypatch) as greenlet_checkins,
+        ):
             tasks = [asyncio.create_task(hold()) for _ in range(4)]
             while holding < 4:
                 await asyncio.sleep(0.01)
@@ -167,3 +179,35 @@ async def test_surplus_connections_are_closed_the_usual_way(
         assert pool.checkedout() == 0
         assert pool.checkedin() == 1
         assert sorted(driver.is_closed() for driver in lent) == [False, True, True, True]
+
+
+@pytest.mark.parametrize("hook", ["checkout", "checkin", "reset"])
+async def test_pool_listeners_make_the_fast_path_step_aside(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch, hook: str
+) -> None:
+    """A listener may await (instrumentation, SET ROLE): it needs the greenlet path."""
+    async with pooled_engine(postgres_url, pool_size=2) as engine:
+        user_id = await _seed(engine)
+        heard: list[str] = []
+        event.listen(engine.sync_engine.pool, hook, lambda *_: heard.append(hook))
+        with (
+            counting_greenlet_checkouts(monkeypatch) as greenlet_checkouts,
+            counting_greenlet_checkins(monkeypatch) as greenlet_checkins,
+        ):
+            await _reads(engine, user_id, 5)
+        assert greenlet_checkouts() == 5
+        assert greenlet_checkins() == 5
+        assert heard
+        assert engine.sync_engine.pool.checkedout() == 0
+
+
+async def test_without_the_fast_path_sqlalchemy_runs_everything(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with pooled_engine(postgres_url, pool_size=2) as engine:
+        uow = SqlAlchemyUnitOfWorkFactory(engine, fast_path=False)
+        user = await RegisterUsers(uow, SteppingClock()).one(ADMIN, "bob@example.com", "Bob")
+        with lent_connections(monkeypatch) as lent:
+            assert (await GetUser(uow)(ADMIN, user.id)).id == user.id
+        assert lent == []  # the fast path's checkout never ran
+        assert engine.sync_engine.pool.checkedout() == 0

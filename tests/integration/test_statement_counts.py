@@ -25,9 +25,11 @@ from users_service.application.users.update import UpdateUser
 
 
 @pytest.fixture
-async def uow(engine: AsyncEngine) -> AsyncIterator[SqlAlchemyUnitOfWorkFactory]:
+async def uow(
+    engine: AsyncEngine, db_fast_path: bool
+) -> AsyncIterator[SqlAlchemyUnitOfWorkFactory]:
     await empty_tables(engine)
-    yield SqlAlchemyUnitOfWorkFactory(engine)
+    yield SqlAlchemyUnitOfWorkFactory(engine, fast_path=db_fast_path)
     await empty_tables(engine)
 
 
@@ -78,19 +80,22 @@ async def test_register_one_is_one_statement(
 
 
 async def test_only_single_creates_run_without_transaction_control(
-    engine: AsyncEngine, uow: SqlAlchemyUnitOfWorkFactory
+    engine: AsyncEngine,
 ) -> None:
-    """Creating one user is one INSERT, atomic by itself: on PostgreSQL it is sent with
-    no BEGIN and no COMMIT around it (two round trips saved). Updates and deletes keep
-    their transaction (a cancelled one must not land late), and so does a multi-row
-    batch, which stays all or nothing. SQLite, in process, keeps BEGIN IMMEDIATE."""
+    """Creating one user is one INSERT, atomic by itself: on PostgreSQL's fast path it is
+    sent with no BEGIN and no COMMIT around it (two round trips saved). Updates and
+    deletes keep their transaction (a cancelled one must not land late), and so does a
+    multi-row batch, which stays all or nothing. SQLite, in process, keeps BEGIN
+    IMMEDIATE. (The fast path's own behaviour: whatever --db-fast-path says.)"""
+    await empty_tables(engine)
+    uow = SqlAlchemyUnitOfWorkFactory(engine, fast_path=True)
     clock = SteppingClock()
     register = RegisterUsers(uow, clock)
     async with count_statements(engine) as log:
         ada = await register.one(ADMIN, "ada@example.com", "Ada")
         await UpdateUser(uow, clock)(ADMIN, ada.id, name="Ada L", expected_versions=[1])
         await DeleteUser(uow)(ADMIN, ada.id, expected_versions=[2])
-    verbs = [s.split(None, 1)[0].upper().rstrip(";") for s in log.statements]
+    verbs = [s.split(None, 1)[0].upper().rstrip(";") for s in log.service_statements]
     if engine.dialect.name == "postgresql":
         assert verbs == ["INSERT", "BEGIN", "UPDATE", "COMMIT", "BEGIN", "DELETE", "COMMIT"]
     else:
@@ -100,7 +105,7 @@ async def test_only_single_creates_run_without_transaction_control(
         await register.many(
             ADMIN, [UserInput("a@example.com", "A"), UserInput("b@example.com", "B")]
         )
-    verbs = [s.split(None, 1)[0].upper().rstrip(";") for s in log.statements]
+    verbs = [s.split(None, 1)[0].upper().rstrip(";") for s in log.service_statements]
     expected = (
         ["BEGIN", "INSERT", "COMMIT"]
         if engine.dialect.name == "postgresql"

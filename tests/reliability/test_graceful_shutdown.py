@@ -32,15 +32,16 @@ from tests.conftest import postgres_server
 from tests.reliability.conftest import bearer_token, figures
 from tests.support import databases
 from tests.support.install import Installed
-from tests.support.server_process import TIME_FACTOR, ServerProcess, migrate, start
+from tests.support.server_process import ServerProcess, migrate, start
+from tests.support.timing import bound
 from tests.support.tokens import SECRET
 from users_service.adapters.sqlalchemy import EngineOptions, create_engine
 
-DRAIN_SECONDS = 3.0 * TIME_FACTOR
+DRAIN_SECONDS = bound(3.0)
 SHUTDOWN_TIMEOUT = 20.0
 IN_FLIGHT = 16
 BATCH_SIZE = 200
-SLACK = 5.0 * TIME_FACTOR  # process start-up and teardown around the documented bound
+SLACK = bound(5.0)  # process start-up and teardown around the documented bound
 
 FIGURES = figures("graceful shutdown", dict[str, object]())
 
@@ -96,7 +97,7 @@ class Connection:
         await self.writer.drain()
 
     async def read_response(self) -> tuple[int, dict[str, str], bytes]:
-        head = await asyncio.wait_for(self.reader.readuntil(b"\r\n\r\n"), 60 * TIME_FACTOR)
+        head = await asyncio.wait_for(self.reader.readuntil(b"\r\n\r\n"), bound(60))
         status_line, *header_lines = head.decode("latin-1").split("\r\n")
         headers = {
             name.strip().lower(): value.strip()
@@ -129,7 +130,7 @@ async def hold_batch(port: int, batch: int) -> tuple[Connection, bytes]:
             "Expect": "100-continue",
         },
     )
-    interim = await asyncio.wait_for(connection.reader.readuntil(b"\r\n\r\n"), 10 * TIME_FACTOR)
+    interim = await asyncio.wait_for(connection.reader.readuntil(b"\r\n\r\n"), bound(10))
     assert interim.startswith(b"HTTP/1.1 100"), interim
     return connection, body
 
@@ -177,6 +178,7 @@ async def refuses_connections(port: int) -> bool:
     return False
 
 
+@pytest.mark.contract_bound  # exits 0 within DRAIN_SECONDS + SHUTDOWN_TIMEOUT
 async def test_sigterm_drains_then_finishes_in_flight_work_and_exits_0(
     drained: Drained,
 ) -> None:
@@ -188,7 +190,7 @@ async def test_sigterm_drains_then_finishes_in_flight_work_and_exits_0(
     signalled_at = time.monotonic()
 
     # Every worker turns not-ready; the supervisor passes SIGTERM on within half a second.
-    await asyncio.sleep(0.7 * TIME_FACTOR)
+    await asyncio.sleep(bound(0.7))
     readiness = [await c.get("/readyz", f"drain-ready-{i}") for i, c in enumerate(pinned)]
     assert readiness == [503] * workers
 
@@ -205,7 +207,7 @@ async def test_sigterm_drains_then_finishes_in_flight_work_and_exits_0(
     # After the window: no new connections (one worker), in-flight work still finishes.
     await asyncio.sleep(max(0.0, DRAIN_SECONDS + 0.5 - (time.monotonic() - signalled_at)))
     if workers == 1:
-        for _ in range(100):  # bounded: 5 s at most
+        for _ in range(round(bound(5.0) / 0.05)):  # bounded: 5 s at most (scaled)
             if await refuses_connections(server.port):
                 break
             await asyncio.sleep(0.05)
@@ -220,8 +222,8 @@ async def test_sigterm_drains_then_finishes_in_flight_work_and_exits_0(
     for _, headers, _ in late:
         assert headers["connection"] == "close"  # no keep-alive while shutting down
 
-    bound = DRAIN_SECONDS + SHUTDOWN_TIMEOUT + SLACK
-    code = await asyncio.to_thread(server.process.wait, bound)
+    exit_within = DRAIN_SECONDS + SHUTDOWN_TIMEOUT + SLACK
+    code = await asyncio.to_thread(server.process.wait, exit_within)
     exited_after = time.monotonic() - signalled_at
     log = server.output()
     assert code == 0, log

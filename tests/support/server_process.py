@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -13,8 +12,8 @@ from pathlib import Path
 import httpx
 
 from tests.support.install import Installed
+from tests.support.timing import TIME_FACTOR
 
-TIME_FACTOR = float(os.environ.get("TEST_TIME_FACTOR") or "1")
 READY_WITHIN = 30.0 * TIME_FACTOR
 
 

@@ -12,7 +12,7 @@ from types import FrameType
 import pytest
 
 from users_service.entrypoints.drain import SignalDrain
-from users_service.entrypoints.http.lifecycle import Lifecycle
+from users_service.entrypoints.lifecycle import Lifecycle
 
 
 class ServerHandler:

@@ -11,11 +11,10 @@ from users_service.application.idempotency import (
     LEASE,
     RETENTION,
     Idempotency,
-    IdempotencyClaim,
     IdempotencyKeyReused,
     RequestInFlight,
-    StoredResponse,
 )
+from users_service.application.idempotency_store import IdempotencyClaim, StoredResponse
 from users_service.application.users.register import RegisterUsers
 from users_service.domain.errors import EmailAlreadyRegistered
 

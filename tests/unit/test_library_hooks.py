@@ -108,3 +108,60 @@ async def test_routes_appended_to_the_router_are_routed() -> None:
         response = await client.get("/ping")
     assert response.status_code == 200, "routes appended to app.router.routes are not routed"
     assert response.json() == {"pong": "yes"}
+
+
+@pytest.mark.parametrize("hook", ["checkout", "checkin", "reset"])
+def test_pool_dispatch_tells_whether_listeners_exist(hook: str, tmp_path: Path) -> None:
+    """`fast_path._has_listeners` reads `pool.dispatch.<event>` as a truthy list."""
+    from sqlalchemy import event
+
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'hooks.db'}")
+    pool = engine.sync_engine.pool
+    assert not getattr(pool.dispatch, hook), f"pool.dispatch.{hook} is not an empty list"
+    event.listen(pool, hook, lambda *_: None)
+    assert getattr(pool.dispatch, hook), f"pool.dispatch.{hook} no longer lists listeners"
+
+
+def test_compiled_statements_expose_what_the_fast_path_reads() -> None:
+    """`fast_path._Compiled` reads the compiler's string, positional names, binds and its
+    post-compile parameter sets."""
+    from sqlalchemy import bindparam, column, select, table
+    from sqlalchemy.dialects import postgresql
+    from sqlalchemy.sql.compiler import SQLCompiler
+
+    users = table("users", column("id"))
+    plain = select(users.c.id).where(users.c.id == bindparam("id"))
+    compiled = plain.compile(dialect=postgresql.asyncpg.dialect())
+    assert isinstance(compiled, SQLCompiler)
+    assert compiled.positiontup == ["id"], "SQLCompiler.positiontup changed"
+    assert "id" in compiled.binds, "SQLCompiler.binds changed"
+    assert compiled.post_compile_params == frozenset()
+    assert compiled.literal_execute_params == frozenset()
+    expanding = select(users.c.id).where(users.c.id.in_(bindparam("ids", expanding=True)))
+    compiled = expanding.compile(dialect=postgresql.asyncpg.dialect())
+    assert isinstance(compiled, SQLCompiler)
+    assert compiled.post_compile_params, "post-compile parameters are no longer listed"
+
+
+def test_the_fast_path_refuses_what_it_would_run_wrongly() -> None:
+    from sqlalchemy import DateTime, bindparam, column, select, table
+    from sqlalchemy.dialects import postgresql
+    from sqlalchemy.types import TypeDecorator
+
+    from users_service.adapters.sqlalchemy.fast_path import StatementCache, UnsupportedStatement
+
+    class Shifted(TypeDecorator[object]):
+        impl = DateTime()
+        cache_ok = True
+
+        def process_result_value(self, value: object, dialect: object) -> object:
+            return value
+
+    cache = StatementCache(postgresql.asyncpg.dialect())
+    users = table("users", column("id"), column("at", Shifted()))
+    with pytest.raises(UnsupportedStatement, match="result processor"):
+        cache(select(users.c.at))
+    with pytest.raises(UnsupportedStatement, match="post-compile"):
+        cache(select(users.c.id).where(users.c.id.in_(bindparam("ids", expanding=True))))
+    statement = select(users.c.id).where(users.c.id == bindparam("id"))
+    assert cache(statement) is cache(statement)  # cached by the statement itself

@@ -4,7 +4,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from users_service.adapters.memory.store import Tables
-from users_service.application.idempotency import IdempotencyRecord, StoredResponse
+from users_service.application.idempotency_store import IdempotencyRecord, StoredResponse
 
 
 class InMemoryIdempotencyRepository:

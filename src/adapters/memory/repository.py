@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import replace
 from datetime import datetime
 
 from users_service.adapters.memory.store import InMemoryStore, Tables
@@ -11,15 +10,15 @@ from users_service.domain.user import NewUser, User, UserChanges
 
 
 class InMemoryUserRepository:
-    """Users in a `Tables` snapshot. Returns copies so callers cannot alias stored rows."""
+    """Users in a `Tables` snapshot. Users are immutable values, so stored ones are
+    returned as they are."""
 
     def __init__(self, store: InMemoryStore, tables: Tables) -> None:
         self._store = store
         self._tables = tables
 
     async def get(self, user_id: int) -> User | None:
-        user = self._tables.users.get(user_id)
-        return replace(user) if user is not None else None
+        return self._tables.users.get(user_id)
 
     async def page(self, query: PageQuery) -> Sequence[User]:
         candidates: Iterable[User]
@@ -36,7 +35,7 @@ class InMemoryUserRepository:
         if query.after_id is not None:
             after = query.after_id
             ordered = [u for u in ordered if (u.id < after if query.descending else u.id > after)]
-        return [replace(u) for u in ordered[: query.limit]]
+        return ordered[: query.limit]
 
     async def insert_new(self, users: Sequence[NewUser], now: datetime) -> list[User | None]:
         stored: list[User | None] = []
@@ -53,7 +52,7 @@ class InMemoryUserRepository:
             )
             self._tables.users[user.id] = user
             self._tables.id_by_email_key[new.email.key] = user.id
-            stored.append(replace(user))
+            stored.append(user)
         return stored
 
     async def update(
@@ -76,7 +75,7 @@ class InMemoryUserRepository:
             del self._tables.id_by_email_key[current.email.key]
             self._tables.id_by_email_key[updated.email.key] = user_id
         self._tables.users[user_id] = updated
-        return replace(updated)
+        return updated
 
     async def delete(self, user_id: int, expected_versions: Collection[int] | None = None) -> bool:
         current = self._tables.users.get(user_id)

@@ -4,7 +4,7 @@ import asyncio
 import itertools
 from dataclasses import dataclass, field
 
-from users_service.application.idempotency import IdempotencyRecord
+from users_service.application.idempotency_store import IdempotencyRecord
 from users_service.domain.user import User
 
 

@@ -6,6 +6,8 @@ from typing import Self
 from users_service.adapters.memory.idempotency import InMemoryIdempotencyRepository
 from users_service.adapters.memory.repository import InMemoryUserRepository
 from users_service.adapters.memory.store import InMemoryStore, Tables
+from users_service.application.repository import UserRepository
+from users_service.application.unit_of_work import InsertOnlyUsers, InsertOnlyViolation
 
 
 class InMemoryUnitOfWork:
@@ -16,15 +18,18 @@ class InMemoryUnitOfWork:
     sees the committed tables as they were when it began.
     """
 
-    def __init__(self, store: InMemoryStore, *, read_only: bool = False) -> None:
+    def __init__(
+        self, store: InMemoryStore, *, read_only: bool = False, insert_only: bool = False
+    ) -> None:
         self._store = store
         self._read_only = read_only
+        self._insert_only = insert_only
         self._tables: Tables | None = None
-        self._users: InMemoryUserRepository | None = None
+        self._users: UserRepository | None = None
         self._idempotency: InMemoryIdempotencyRepository | None = None
 
     @property
-    def users(self) -> InMemoryUserRepository:
+    def users(self) -> UserRepository:
         if self._users is None:
             raise RuntimeError("the unit of work is not open: use `async with`")
         return self._users
@@ -33,11 +38,14 @@ class InMemoryUnitOfWork:
     def idempotency(self) -> InMemoryIdempotencyRepository:
         if self._idempotency is None:
             raise RuntimeError("the unit of work is not open: use `async with`")
+        if self._insert_only:
+            raise InsertOnlyViolation("an insert-only unit of work writes no idempotency record")
         return self._idempotency
 
     def _open(self, tables: Tables) -> None:
         self._tables = tables
-        self._users = InMemoryUserRepository(self._store, tables)
+        users = InMemoryUserRepository(self._store, tables)
+        self._users = InsertOnlyUsers(users) if self._insert_only else users
         self._idempotency = InMemoryIdempotencyRepository(tables)
 
     async def __aenter__(self) -> Self:
@@ -54,6 +62,8 @@ class InMemoryUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self._insert_only and self._tables is not None:
+            self._store.committed = self._tables  # the insert stands, commit or not
         self._tables = None
         self._users = None
         self._idempotency = None
@@ -74,8 +84,5 @@ class InMemoryUnitOfWorkFactory:
     def __init__(self, store: InMemoryStore | None = None) -> None:
         self.store = store or InMemoryStore()
 
-    def __call__(
-        self, *, read_only: bool = False, single_write: bool = False
-    ) -> InMemoryUnitOfWork:
-        # A single write needs no special case here: a transaction gives the same result.
-        return InMemoryUnitOfWork(self.store, read_only=read_only)
+    def __call__(self, *, read_only: bool = False, insert_only: bool = False) -> InMemoryUnitOfWork:
+        return InMemoryUnitOfWork(self.store, read_only=read_only, insert_only=insert_only)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Coroutine, Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from users_service.adapters.sqlalchemy.fast_path import LazyConnect
 
 # Execution option naming a SQLite read: it takes a plain BEGIN, not BEGIN IMMEDIATE.
 SQLITE_READ_ONLY = "users_sqlite_read_only"
@@ -31,6 +31,7 @@ class EngineOptions:
     statement_timeout: float = 5.0
     sqlite_busy_timeout: float = 5.0
     echo: bool = False
+    fast_path: bool = True  # PostgreSQL: see fast_path.py
 
 
 def create_engine(options: EngineOptions) -> AsyncEngine:
@@ -51,33 +52,13 @@ def _pool_arguments(options: EngineOptions) -> dict[str, Any]:
     }
 
 
-class _Connect:
-    """`asyncpg.connect(...)`, started only when awaited.
-
-    SQLAlchemy builds its connect coroutine around the driver's before it knows whether
-    it may await (see `unit_of_work._checkout`). When it may not, the outer coroutine is
-    closed unstarted; a driver coroutine made in advance would be left unawaited (and
-    Python warns about it), while this object is simply dropped.
-    """
-
-    __slots__ = ("_args", "_kwargs")
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._args = args
-        self._kwargs = kwargs
-
-    def __await__(self) -> Generator[Any, None, Any]:
-        connecting: Coroutine[Any, Any, Any] = asyncpg.connect(*self._args, **self._kwargs)
-        return connecting.__await__()
-
-
 def _postgresql_engine(url: URL, options: EngineOptions) -> AsyncEngine:
     statement_ms = str(int(options.statement_timeout * 1000))
     return create_async_engine(
         url,
         **_pool_arguments(options),
         connect_args={
-            "async_creator_fn": _Connect,
+            **({"async_creator_fn": LazyConnect} if options.fast_path else {}),
             "timeout": options.connect_timeout,
             # Client-side bound on every statement: when the server goes silent (network
             # partition, frozen host) its statement_timeout never answers, and without

@@ -6,7 +6,7 @@ import orjson
 
 from users_service.adapters.sqlalchemy import statements
 from users_service.adapters.sqlalchemy.executors import Executor
-from users_service.application.idempotency import IdempotencyRecord, StoredResponse
+from users_service.application.idempotency_store import IdempotencyRecord, StoredResponse
 
 
 class SqlAlchemyIdempotencyRepository:

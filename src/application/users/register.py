@@ -7,7 +7,7 @@ from typing import Protocol
 
 from users_service.application.access import WRITE, Principal, require
 from users_service.application.clock import Clock
-from users_service.application.idempotency import IdempotencyClaim
+from users_service.application.idempotency_store import IdempotencyClaim
 from users_service.application.unit_of_work import UnitOfWorkFactory
 from users_service.domain.errors import EmailAlreadyRegistered, EmailConflict, InvalidValue
 from users_service.domain.user import NewUser, User
@@ -78,9 +78,10 @@ class RegisterUsers:
         self, new_users: list[NewUser], claim: IdempotencyClaim | None
     ) -> list[User]:
         repeated = _repeated_indices(new_users)
-        # One user and no claim to complete: the INSERT is the only write.
-        single_write = len(new_users) == 1 and claim is None
-        async with self._uow(single_write=single_write) as uow:
+        # One user and no claim to complete: the INSERT is the only write, and of one
+        # user it either lands whole or not at all (a conflict inserts nothing).
+        insert_only = len(new_users) == 1 and claim is None
+        async with self._uow(insert_only=insert_only) as uow:
             stored = await uow.users.insert_new(new_users, self._clock.now())
             taken = repeated | {i for i, user in enumerate(stored) if user is None}
             if taken:

@@ -13,11 +13,15 @@ from fastapi.telemetry import TelemetryConfig
 
 from users_service.entrypoints.container import Container
 from users_service.entrypoints.drain import SignalDrain
+from users_service.entrypoints.http.authenticator import Authenticator
+from users_service.entrypoints.http.cursors import CursorCodec
 from users_service.entrypoints.http.docs import install_docs
+from users_service.entrypoints.http.idempotency import IdempotentRequests
 from users_service.entrypoints.http.middleware import EdgeMiddleware
 from users_service.entrypoints.http.openapi import install_openapi
 from users_service.entrypoints.http.problems import install_problem_handlers
 from users_service.entrypoints.http.routes import health, users
+from users_service.entrypoints.http.services import HttpServices
 
 DESCRIPTION = """
 Manage users: create, read, list (keyset pages), update (JSON merge patch with
@@ -60,6 +64,24 @@ def _mount(app: FastAPI, router: APIRouter) -> None:
     app.router.routes.extend(router.routes)
 
 
+def http_services_from(container: Container) -> HttpServices:
+    """The edge's own objects, built from the container's adapters and use cases."""
+    settings = container.settings()
+    return HttpServices(
+        lifecycle=container.lifecycle(),
+        readiness_probe=container.readiness_probe(),
+        readiness_timeout=settings.readiness_timeout,
+        authenticator=Authenticator(container.token_verifier()),
+        cursors=CursorCodec(settings.cursor_secret.get_secret_value().encode()),
+        idempotent_requests=IdempotentRequests(container.idempotency()),
+        register_users=container.register_users(),
+        get_user=container.get_user(),
+        list_users=container.list_users(),
+        update_user=container.update_user(),
+        delete_user=container.delete_user(),
+    )
+
+
 def create_app(container: Container | None = None, *, drain_on_signals: bool = False) -> FastAPI:
     """The app on `container`. `drain_on_signals`: the server process's own app, which
     drains on SIGTERM (see drain.py); never in process, where the caller owns signals."""
@@ -76,6 +98,7 @@ def create_app(container: Container | None = None, *, drain_on_signals: bool = F
         if uses_engine:
             container.engine()  # created here, once per process, never at import
         container.lifecycle().draining = False
+        _app.state.services = http_services_from(container)
         if drain_on_signals:
             SignalDrain(container.lifecycle(), settings.drain_seconds).install()
         try:
@@ -103,7 +126,6 @@ def create_app(container: Container | None = None, *, drain_on_signals: bool = F
         # that is CPU spent for nothing unless an SDK is configured, so it is opt-in.
         telemetry=None if settings.telemetry else _TELEMETRY_OFF,
     )
-    app.state.container = container
     for router in (users.router, health.router):
         _mount(app, router)
     install_problem_handlers(app)

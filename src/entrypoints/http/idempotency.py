@@ -12,10 +12,11 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
 from users_service.application.access import Principal
-from users_service.application.idempotency import Idempotency, IdempotencyClaim, StoredResponse
+from users_service.application.idempotency import Idempotency
+from users_service.application.idempotency_store import IdempotencyClaim, StoredResponse
 from users_service.domain.errors import DomainError
 from users_service.domain.user import User
-from users_service.entrypoints.http.openapi import optional_header
+from users_service.entrypoints.http.header_docs import optional_header
 from users_service.entrypoints.http.problems import domain_problem
 
 _KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"

@@ -17,7 +17,7 @@ from users_service.entrypoints.http.problems import (
     PAYLOAD_TOO_LARGE,
     problem_response,
 )
-from users_service.entrypoints.http.request_context import choose_request_id, request_id_var
+from users_service.entrypoints.request_context import choose_request_id, request_id_var
 
 access_logger = logging.getLogger("users_service.access")
 _NOSNIFF = (b"x-content-type-options", b"nosniff")

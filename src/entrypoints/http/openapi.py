@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
+from starlette.routing import BaseRoute
 
 from users_service.entrypoints.http.problems import PROBLEM_MEDIA_TYPE
+from users_service.entrypoints.http.routing import ProtectedRoute
 from users_service.entrypoints.http.schemas import Problem
 from users_service.entrypoints.http.security import BEARER_SCHEME
 
@@ -28,23 +31,6 @@ _DESCRIPTIONS = {
 
 _ALWAYS = (500,)
 AUTHENTICATED = (401, 403, 503)
-
-
-def optional_header(name: str, description: str, **schema: Any) -> dict[str, Any]:
-    """`openapi_extra` documenting a header the route reads from the request itself.
-
-    Optional headers are read that way, not declared as FastAPI parameters: FastAPI
-    resolves and validates every declared parameter on every request, about 10 µs of CPU
-    apiece (measured), for headers that most requests do not send.
-    """
-    parameter = {
-        "name": name,
-        "in": "header",
-        "required": False,
-        "description": description,
-        "schema": {"type": "string", **schema},
-    }
-    return {"parameters": [parameter]}
 
 
 def operation_id(route: APIRoute) -> str:
@@ -72,21 +58,61 @@ def install_openapi(app: FastAPI) -> None:
                 routes=app.routes,
             )
             _use_problem_media_type(schema)
-            _declare_bearer_security(schema)
+            _declare_bearer_security(schema, app.routes)
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def _declare_bearer_security(schema: dict[str, Any]) -> None:
-    """Every operation that answers 401 needs a bearer token."""
+def _declare_bearer_security(schema: dict[str, Any], routes: Sequence[BaseRoute]) -> None:
+    """Every operation of a `ProtectedRoute`, and no other, needs a bearer token.
+
+    The route class decides, because it is what authenticates; the documented responses
+    must agree with it, or building the schema fails: a protected operation lists 401,
+    403 and 503 (bad token, missing scope, identity provider down), an unprotected one
+    lists no 401 and carries no security requirement of its own.
+    """
     schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
     schemes["bearer"] = BEARER_SCHEME
-    for path_item in schema.get("paths", {}).values():
-        for operation in path_item.values():
-            if "401" in operation.get("responses", {}):
-                operation["security"] = [{"bearer": []}]
+    for route, method, operation in _operations(schema, routes):
+        documented = set(operation.get("responses", {}))
+        name = f"{method} {route.path_format} ({operation.get('operationId', route.name)})"
+        if isinstance(route.original_route, ProtectedRoute):
+            missing = [str(s) for s in AUTHENTICATED if str(s) not in documented]
+            if missing:
+                raise RuntimeError(
+                    f"{name} is a ProtectedRoute but does not document {', '.join(missing)}: "
+                    "add problems(*AUTHENTICATED) to its responses"
+                )
+            operation["security"] = [{"bearer": []}]
+        elif "401" in documented or "security" in operation:
+            raise RuntimeError(
+                f"{name} documents authentication (401 or security) but its route is not a "
+                "ProtectedRoute, so nothing enforces it: use route_class=ProtectedRoute or "
+                "drop the 401"
+            )
+
+
+def _operations(
+    schema: dict[str, Any], routes: Sequence[BaseRoute]
+) -> Iterator[tuple[RouteContext, str, dict[str, Any]]]:
+    """(route, METHOD, operation) for every operation in the schema.
+
+    The routes as `get_openapi` walks them (`iter_route_contexts`: included routers
+    flattened, prefixes applied); `original_route` is the route object, of its own class.
+    """
+    paths = schema.get("paths", {})
+    for route in iter_route_contexts(routes):
+        if not isinstance(route.original_route, APIRoute) or not route.include_in_schema:
+            continue
+        for method in sorted(route.methods or ()):
+            operation = paths.get(route.path_format, {}).get(method.lower())
+            if operation is None:
+                raise RuntimeError(
+                    f"{method} {route.path_format} ({route.name}) is not in the schema"
+                )
+            yield route, method, operation
 
 
 def _use_problem_media_type(schema: dict[str, Any]) -> None:

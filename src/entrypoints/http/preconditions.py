@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from users_service.entrypoints.http.openapi import optional_header
+from users_service.entrypoints.http.header_docs import optional_header
 
 _MAX_VERSION = 2**31 - 1
 

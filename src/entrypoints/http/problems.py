@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Generic, TypeVar
 
 import orjson
 from fastapi import FastAPI, Request
@@ -27,7 +28,7 @@ from users_service.domain.errors import (
     UserNotFound,
     VersionMismatch,
 )
-from users_service.entrypoints.http.request_context import request_id_var
+from users_service.entrypoints.request_context import request_id_var
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_BASE = "https://users.example/problems/"
@@ -126,66 +127,152 @@ def validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
 
 # ---- the table: error class -> how it answers -------------------------------------------
 
+E = TypeVar("E", bound=Exception)
+
+
+def _no_headers(_exc: Exception) -> Mapping[str, str]:
+    return {}
+
+
+def _no_members(_exc: Exception) -> Mapping[str, Any]:
+    return {}
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorProblem(Generic[E]):
+    """How instances of `error` (and of its subclasses without a row of their own) answer:
+    the problem type, the `detail`, the response headers and the extra body members, each
+    built from the exception. `unavailable` rows are logged as a warning (a dependency is
+    down: the operator wants to know, the client retries)."""
+
+    error: type[E]
+    problem: ProblemType
+    detail: Callable[[E], str] = str
+    headers: Callable[[E], Mapping[str, str]] = _no_headers
+    members: Callable[[E], Mapping[str, Any]] = _no_members
+    unavailable: bool = False
+
+    def answer(self, request: Request, exc: E) -> Response:
+        if self.unavailable:
+            logger.warning("unavailable: %s", exc, exc_info=exc.__cause__ is not None)
+        return problem_response(
+            self.problem,
+            self.detail(exc),
+            instance=request.url.path,
+            headers=self.headers(exc),
+            **self.members(exc),
+        )
+
+
+def _not_valid(_exc: Exception) -> str:
+    return "The request is not valid."
+
+
+def _retry_shortly(exc: Exception) -> str:
+    return f"{exc} Retry shortly."
+
+
+def _retry_after(_exc: Exception) -> Mapping[str, str]:
+    return {"Retry-After": RETRY_AFTER_SECONDS}
+
+
+def _insufficient_scope(exc: InsufficientScope) -> Mapping[str, str]:
+    return {"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{exc.scope}"'}
+
+
+# Not annotated: each row is then checked against its own error class (an annotation such
+# as tuple[ErrorProblem[Any], ...] would make every lambda's argument Any).
+_ROWS = (
+    # domain
+    ErrorProblem(
+        InvalidValue,
+        VALIDATION_FAILED,
+        detail=_not_valid,
+        members=lambda e: {
+            "errors": [_error_item(("body", *e.loc), e.message, "value_error")],
+        },
+    ),
+    ErrorProblem(UserNotFound, USER_NOT_FOUND),
+    ErrorProblem(
+        EmailAlreadyRegistered,
+        EMAIL_TAKEN,
+        members=lambda e: {
+            "conflicts": [{"index": c.index, "email": c.email} for c in e.conflicts]
+        },
+    ),
+    ErrorProblem(
+        VersionMismatch,
+        PRECONDITION_FAILED,
+        headers=lambda e: {"ETag": f'"{e.current_version}"'},
+    ),
+    # application
+    ErrorProblem(
+        InvalidToken,
+        INVALID_TOKEN,
+        headers=lambda _e: {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+    ),
+    ErrorProblem(InsufficientScope, INSUFFICIENT_SCOPE, headers=_insufficient_scope),
+    ErrorProblem(
+        StorageUnavailable,
+        SERVICE_UNAVAILABLE,
+        detail=_retry_shortly,
+        headers=_retry_after,
+        unavailable=True,
+    ),
+    ErrorProblem(
+        AuthenticationUnavailable,
+        SERVICE_UNAVAILABLE,
+        detail=_retry_shortly,
+        headers=_retry_after,
+        unavailable=True,
+    ),
+    ErrorProblem(
+        IdempotencyKeyReused,
+        IDEMPOTENCY_KEY_REUSED,
+        members=lambda e: {
+            "errors": [
+                _error_item(("header", "Idempotency-Key"), str(e), "idempotency_key_reused")
+            ],
+        },
+    ),
+    ErrorProblem(RequestInFlight, REQUEST_IN_FLIGHT, headers=_retry_after),
+)
+
+
+def _table(*rows: ErrorProblem[Any]) -> Mapping[type[Exception], ErrorProblem[Any]]:
+    table: dict[type[Exception], ErrorProblem[Any]] = {}
+    for row in rows:
+        if row.error in table:
+            raise RuntimeError(f"two problem rows for {row.error.__qualname__}")
+        table[row.error] = row
+    return MappingProxyType(table)
+
+
+PROBLEMS = _table(*_ROWS)
+"""Error class -> its answer. A class without a row answers as its nearest ancestor
+that has one (`problem_for`); DomainError and ApplicationError themselves have none."""
+
+
+def problem_for(error: type[BaseException]) -> ErrorProblem[Any] | None:
+    """The row of `error`'s nearest class along its MRO that has one, if any."""
+    for klass in error.__mro__:
+        row = PROBLEMS.get(klass)
+        if row is not None:
+            return row
+    return None
+
+
+def error_problem(request: Request, exc: Exception) -> Response:
+    """The one handler for DomainError and ApplicationError: the table's answer."""
+    row = problem_for(type(exc))
+    if row is None:
+        raise exc  # an error class without a row here is a bug: let it be a logged 500
+    return row.answer(request, exc)
+
 
 def domain_problem(request: Request, exc: DomainError) -> Response:
-    instance = request.url.path
-    if isinstance(exc, InvalidValue):
-        errors = [_error_item(("body", *exc.loc), exc.message, "value_error")]
-        return problem_response(
-            VALIDATION_FAILED, "The request is not valid.", instance=instance, errors=errors
-        )
-    if isinstance(exc, UserNotFound):
-        return problem_response(USER_NOT_FOUND, str(exc), instance=instance)
-    if isinstance(exc, EmailAlreadyRegistered):
-        conflicts = [{"index": c.index, "email": c.email} for c in exc.conflicts]
-        return problem_response(EMAIL_TAKEN, str(exc), instance=instance, conflicts=conflicts)
-    if isinstance(exc, VersionMismatch):
-        return problem_response(
-            PRECONDITION_FAILED,
-            str(exc),
-            instance=instance,
-            headers={"ETag": f'"{exc.current_version}"'},
-        )
-    raise exc  # a new DomainError without a row here is a bug: let it be a logged 500
-
-
-def _application_error(request: Request, exc: ApplicationError) -> Response:
-    if isinstance(exc, InvalidToken):
-        return problem_response(
-            INVALID_TOKEN,
-            str(exc),
-            instance=request.url.path,
-            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-        )
-    if isinstance(exc, InsufficientScope):
-        challenge = f'Bearer error="insufficient_scope", scope="{exc.scope}"'
-        return problem_response(
-            INSUFFICIENT_SCOPE,
-            str(exc),
-            instance=request.url.path,
-            headers={"WWW-Authenticate": challenge},
-        )
-    if isinstance(exc, StorageUnavailable | AuthenticationUnavailable):
-        logger.warning("unavailable: %s", exc, exc_info=exc.__cause__ is not None)
-        return problem_response(
-            SERVICE_UNAVAILABLE,
-            f"{exc} Retry shortly.",
-            instance=request.url.path,
-            headers={"Retry-After": RETRY_AFTER_SECONDS},
-        )
-    if isinstance(exc, IdempotencyKeyReused):
-        errors = [_error_item(("header", "Idempotency-Key"), str(exc), "idempotency_key_reused")]
-        return problem_response(
-            IDEMPOTENCY_KEY_REUSED, str(exc), instance=request.url.path, errors=errors
-        )
-    if isinstance(exc, RequestInFlight):
-        return problem_response(
-            REQUEST_IN_FLIGHT,
-            str(exc),
-            instance=request.url.path,
-            headers={"Retry-After": RETRY_AFTER_SECONDS},
-        )
-    raise exc
+    """The answer to a domain error (the idempotency gate stores refusals with it)."""
+    return error_problem(request, exc)
 
 
 def _problem_error(request: Request, exc: ProblemError) -> Response:
@@ -236,8 +323,8 @@ def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
 
 def install_problem_handlers(app: FastAPI) -> None:
     # Starlette finds handlers along the exception's MRO: one per base class is enough.
-    app.add_exception_handler(DomainError, domain_problem)  # type: ignore[arg-type]
-    app.add_exception_handler(ApplicationError, _application_error)  # type: ignore[arg-type]
+    app.add_exception_handler(DomainError, error_problem)
+    app.add_exception_handler(ApplicationError, error_problem)
     app.add_exception_handler(ProblemError, _problem_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]

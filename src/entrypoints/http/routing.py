@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from users_service.entrypoints.http.problems import UNSUPPORTED_MEDIA_TYPE, ProblemError
 from users_service.entrypoints.http.security import authenticate
+from users_service.entrypoints.http.services import http_services
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
@@ -32,6 +33,10 @@ class ProtectedRoute(APIRoute):
     This runs in the route's handler, where FastAPI's own checks run, so its errors
     reach the same exception handlers. It replaces per-endpoint dependencies, which
     FastAPI would solve one by one on every request at about 7 µs apiece (measured).
+
+    The OpenAPI document takes its bearer security from this class (`openapi.py`): every
+    operation of a ProtectedRoute, and only those, requires the token, and building the
+    schema fails if a route's documented 401/403/503 disagree with its class.
     """
 
     def get_route_handler(self) -> Handler:
@@ -39,7 +44,7 @@ class ProtectedRoute(APIRoute):
         takes_body = self.body_field is not None
 
         async def protected(request: Request) -> Response:
-            await authenticate(request)
+            await authenticate(request, http_services(request).authenticator)
             if takes_body:
                 require_json(request)
             return await handle(request)

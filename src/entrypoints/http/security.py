@@ -10,8 +10,8 @@ from typing import cast
 
 from starlette.requests import Request
 
-from users_service.application.access import TRUSTED, InvalidToken, Principal, TokenVerifier
-from users_service.entrypoints.http.dependencies import services
+from users_service.application.access import Principal
+from users_service.entrypoints.http.authenticator import Authenticator
 
 BEARER_SCHEME = {
     "type": "http",
@@ -22,25 +22,8 @@ BEARER_SCHEME = {
 _PRINCIPAL = "users_service.principal"
 
 
-class Authenticator:
-    """Verifies bearer tokens; with no verifier (AUTH_DISABLED) everyone is trusted."""
-
-    def __init__(self, verifier: TokenVerifier | None) -> None:
-        self._verifier = verifier
-
-    async def __call__(self, authorization: str | None) -> Principal:
-        if self._verifier is None:
-            return TRUSTED
-        scheme, _, token = (authorization or "").partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
-            raise InvalidToken("A bearer token is required.")
-        return await self._verifier.verify(token)
-
-
-async def authenticate(request: Request) -> None:
+async def authenticate(request: Request, authenticator: Authenticator) -> None:
     """Authenticate the request's caller (raises `InvalidToken`), for `caller` to read."""
-    authenticator = services(request).authenticator()
     request.scope[_PRINCIPAL] = await authenticator(request.headers.get("authorization"))
 
 

@@ -6,11 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from users_service.entrypoints.http.dependencies import services
-from users_service.entrypoints.http.lifecycle import ReadinessProbe
 from users_service.entrypoints.http.openapi import operation_id, problems
 from users_service.entrypoints.http.problems import SERVICE_UNAVAILABLE, problem_response
 from users_service.entrypoints.http.representation import json_response
+from users_service.entrypoints.http.services import http_services
 
 router = APIRouter(tags=["health"], generate_unique_id_function=operation_id)
 logger = logging.getLogger("users_service.health")
@@ -32,12 +31,11 @@ async def livez() -> Response:
     responses=_OK | problems(503),
 )
 async def readyz(request: Request) -> Response:
-    container = services(request)
-    if container.lifecycle().draining:
+    services = http_services(request)
+    if services.lifecycle.draining:
         return _not_ready(request, "The service is shutting down.")
-    probe: ReadinessProbe = container.readiness_probe()  # a Selector: the provider is untyped
     try:
-        await asyncio.wait_for(probe(), container.settings().readiness_timeout)
+        await asyncio.wait_for(services.readiness_probe(), services.readiness_timeout)
     except Exception as exc:
         logger.warning("readiness probe failed: %r", exc)
         return _not_ready(request, "The database does not answer.")

@@ -6,10 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from users_service.application.idempotency import IdempotencyClaim
+from users_service.application.idempotency_store import IdempotencyClaim
 from users_service.application.users.listing import MAX_IDS_FILTER, MAX_PAGE_SIZE
 from users_service.domain.user import User
-from users_service.entrypoints.http.dependencies import services
 from users_service.entrypoints.http.idempotency import IDEMPOTENCY_KEY_DOC
 from users_service.entrypoints.http.openapi import AUTHENTICATED, operation_id, problems
 from users_service.entrypoints.http.preconditions import (
@@ -35,6 +34,7 @@ from users_service.entrypoints.http.schemas import (
     UserPatch,
 )
 from users_service.entrypoints.http.security import caller
+from users_service.entrypoints.http.services import http_services
 
 MAX_ID = 2**63 - 1
 # `{user_id:int}` matches digits only, so /users/batch is never taken for an id: other
@@ -63,8 +63,8 @@ router = APIRouter(
 )
 @router.post("/users/", status_code=201, include_in_schema=False)
 async def create_user(request: Request, body: UserCreate) -> Response:
-    actor, container = caller(request), services(request)
-    register = container.register_users()
+    actor, services = caller(request), http_services(request)
+    register = services.register_users
 
     async def execute(claim: IdempotencyClaim | None) -> list[User]:
         return [await register.one(actor, body.email, body.name, claim=claim)]
@@ -73,7 +73,7 @@ async def create_user(request: Request, body: UserCreate) -> Response:
         [user] = users
         return user_response(user, status_code=201, headers={"Location": f"/users/{user.id}"})
 
-    return await container.idempotent_requests().run(request, actor, body, execute, render)
+    return await services.idempotent_requests.run(request, actor, body, execute, render)
 
 
 @router.post(
@@ -86,8 +86,8 @@ async def create_user(request: Request, body: UserCreate) -> Response:
     openapi_extra=IDEMPOTENCY_KEY_DOC,
 )
 async def create_users_batch(request: Request, body: BatchCreate) -> Response:
-    actor, container = caller(request), services(request)
-    register = container.register_users()
+    actor, services = caller(request), http_services(request)
+    register = services.register_users
 
     async def execute(claim: IdempotencyClaim | None) -> list[User]:
         return await register.many(actor, body.users, claim=claim)
@@ -95,7 +95,7 @@ async def create_users_batch(request: Request, body: BatchCreate) -> Response:
     def render(users: Sequence[User]) -> Response:
         return json_response({"items": users_body(users)}, status_code=201)
 
-    return await container.idempotent_requests().run(request, actor, body, execute, render)
+    return await services.idempotent_requests.run(request, actor, body, execute, render)
 
 
 @router.get(
@@ -108,7 +108,7 @@ async def create_users_batch(request: Request, body: BatchCreate) -> Response:
 )
 @router.get("/users/{user_id:int}/", include_in_schema=False)
 async def get_user(request: Request, user_id: UserId) -> Response:
-    user = await services(request).get_user()(caller(request), user_id)
+    user = await http_services(request).get_user(caller(request), user_id)
     if none_match(request, user.version):
         return Response(status_code=304, headers={"ETag": etag(user.version)})
     return user_response(user)
@@ -137,11 +137,11 @@ async def list_users(
         Query(alias="id", max_length=MAX_IDS_FILTER, description="Only these ids (repeat)"),
     ] = None,
 ) -> Response:
-    container = services(request)
-    cursors = container.cursor_codec()
+    services = http_services(request)
+    cursors = services.cursors
     query_key = f"{sort}|{email or ''}|{','.join(map(str, sorted(set(ids or ()))))}"
     after_id = cursors.decode(cursor, query_key) if cursor is not None else None
-    page = await container.list_users()(
+    page = await services.list_users(
         caller(request),
         limit=limit,
         after_id=after_id,
@@ -169,7 +169,7 @@ async def list_users(
 )
 @router.patch("/users/{user_id:int}/", include_in_schema=False)
 async def update_user(request: Request, user_id: UserId, body: UserPatch) -> Response:
-    user = await services(request).update_user()(
+    user = await http_services(request).update_user(
         caller(request),
         user_id,
         email=body.email,
@@ -190,6 +190,6 @@ async def update_user(request: Request, user_id: UserId, body: UserPatch) -> Res
 )
 @router.delete("/users/{user_id:int}/", status_code=204, include_in_schema=False)
 async def delete_user(request: Request, user_id: UserId) -> Response:
-    delete = services(request).delete_user()
+    delete = http_services(request).delete_user
     await delete(caller(request), user_id, expected_versions=expected_versions(request))
     return Response(status_code=204)
