@@ -4,6 +4,7 @@
     ├── InvalidValue             a value breaks an invariant (field, message)
     │   ├── InvalidEmail
     │   └── InvalidName
+    ├── InvalidValues            several of them, every one listed
     ├── UserNotFound             no user has that id
     ├── EmailAlreadyRegistered   one or more emails are taken (every one is listed)
     └── VersionMismatch          the caller's expected version is stale
@@ -41,6 +42,22 @@ class InvalidEmail(InvalidValue):
 
 class InvalidName(InvalidValue):
     pass
+
+
+class InvalidValues(DomainError):
+    """Several values refused at once: each is listed (one request, one answer)."""
+
+    def __init__(self, problems: Sequence[InvalidValue]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("; ".join(str(p) for p in self.problems))
+
+
+def refuse_all(problems: Sequence[InvalidValue]) -> None:
+    """Raise what `problems` holds: nothing, the one error, or all of them."""
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise InvalidValues(problems)
 
 
 class UserNotFound(DomainError):

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dependency_injector import containers, providers
 
 from users_service.adapters.clock import SystemClock
+from users_service.adapters.email_syntax import EmailValidatorSyntax
 from users_service.adapters.memory import InMemoryUnitOfWorkFactory
 from users_service.adapters.sqlalchemy import (
     EngineOptions,
@@ -102,10 +103,17 @@ class Container(containers.DeclarativeContainer):
     token_verifier = providers.Singleton(_token_verifier, settings)
     token_minter = providers.Factory(_token_minter, settings)
 
-    register_users = providers.Singleton(RegisterUsers, uow=unit_of_work, clock=clock)
+    # The one authority on email syntax, for every use case that accepts an email.
+    emails = providers.Singleton(
+        EmailValidatorSyntax, fast=providers.Callable(lambda s: s.email_fast_path, settings)
+    )
+
+    register_users = providers.Singleton(
+        RegisterUsers, uow=unit_of_work, clock=clock, emails=emails
+    )
     get_user = providers.Singleton(GetUser, uow=unit_of_work)
-    list_users = providers.Singleton(ListUsers, uow=unit_of_work)
-    update_user = providers.Singleton(UpdateUser, uow=unit_of_work, clock=clock)
+    list_users = providers.Singleton(ListUsers, uow=unit_of_work, emails=emails)
+    update_user = providers.Singleton(UpdateUser, uow=unit_of_work, clock=clock, emails=emails)
     delete_user = providers.Singleton(DeleteUser, uow=unit_of_work)
 
     idempotency = providers.Singleton(Idempotency, uow=unit_of_work, clock=clock)

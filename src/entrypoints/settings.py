@@ -41,6 +41,12 @@ class Settings(BaseSettings):
         "false: SQLAlchemy's own async execution",
     )
 
+    email_fast_path: bool = Field(
+        default=True,
+        description="email-validator's verdicts through the fast path "
+        "(adapters/email_syntax/fast_path.py); false: the library as shipped",
+    )
+
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests.support.emails import EMAILS
 from users_service.application.repository import PageQuery
 from users_service.application.unit_of_work import UnitOfWorkFactory
 from users_service.domain.errors import EmailAlreadyRegistered
@@ -15,7 +16,7 @@ T1 = T0 + timedelta(seconds=1)
 
 
 def new(email: str, name: str = "Someone") -> NewUser:
-    return NewUser(Email.parse(email), Name.parse(name))
+    return NewUser(EMAILS.parse(email), Name.parse(name))
 
 
 async def seed(uow: UnitOfWorkFactory, *emails: str) -> list[User]:

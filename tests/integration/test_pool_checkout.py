@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.support.clock import SteppingClock
 from tests.support.databases import empty_tables
+from tests.support.emails import EMAILS
 from tests.unit.conftest import ADMIN
 from users_service.adapters.sqlalchemy import (
     EngineOptions,
@@ -73,7 +74,9 @@ def counting_greenlet_checkouts(
 
 async def _seed(engine: AsyncEngine) -> int:
     uow = SqlAlchemyUnitOfWorkFactory(engine)
-    return (await RegisterUsers(uow, SteppingClock()).one(ADMIN, "ada@example.com", "Ada")).id
+    return (
+        await RegisterUsers(uow, SteppingClock(), EMAILS).one(ADMIN, "ada@example.com", "Ada")
+    ).id
 
 
 @contextmanager
@@ -206,7 +209,9 @@ async def test_without_the_fast_path_sqlalchemy_runs_everything(
 ) -> None:
     async with pooled_engine(postgres_url, pool_size=2) as engine:
         uow = SqlAlchemyUnitOfWorkFactory(engine, fast_path=False)
-        user = await RegisterUsers(uow, SteppingClock()).one(ADMIN, "bob@example.com", "Bob")
+        user = await RegisterUsers(uow, SteppingClock(), EMAILS).one(
+            ADMIN, "bob@example.com", "Bob"
+        )
         with lent_connections(monkeypatch) as lent:
             assert (await GetUser(uow)(ADMIN, user.id)).id == user.id
         assert lent == []  # the fast path's checkout never ran

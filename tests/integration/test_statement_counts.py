@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.support.clock import SteppingClock
 from tests.support.databases import empty_tables
+from tests.support.emails import EMAILS
 from tests.support.statements import count_statements
 from tests.unit.conftest import ADMIN
 from users_service.adapters.sqlalchemy import (
@@ -36,7 +37,7 @@ async def uow(
 async def test_batch_of_1000_is_one_insert(
     engine: AsyncEngine, uow: SqlAlchemyUnitOfWorkFactory
 ) -> None:
-    register = RegisterUsers(uow, SteppingClock())
+    register = RegisterUsers(uow, SteppingClock(), EMAILS)
     items = [UserInput(f"user{i}@example.com", f"User {i}") for i in range(1000)]
     async with count_statements(engine) as log:
         users = await register.many(ADMIN, items)
@@ -49,7 +50,7 @@ async def test_get_list_and_update_are_one_statement_each(
     engine: AsyncEngine, uow: SqlAlchemyUnitOfWorkFactory
 ) -> None:
     clock = SteppingClock()
-    users = await RegisterUsers(uow, clock).many(
+    users = await RegisterUsers(uow, clock, EMAILS).many(
         ADMIN, [UserInput(f"user{i}@example.com", f"User {i}") for i in range(300)]
     )
     async with count_statements(engine) as log:
@@ -57,17 +58,19 @@ async def test_get_list_and_update_are_one_statement_each(
     assert len(log.data_statements) == 1
 
     async with count_statements(engine) as log:
-        page = await ListUsers(uow)(ADMIN, limit=200)
+        page = await ListUsers(uow, EMAILS)(ADMIN, limit=200)
     assert len(page.items) == 200
     assert len(log.data_statements) == 1
 
     async with count_statements(engine) as log:
-        page = await ListUsers(uow)(ADMIN, limit=200, ids=[u.id for u in users[:200]])
+        page = await ListUsers(uow, EMAILS)(ADMIN, limit=200, ids=[u.id for u in users[:200]])
     assert len(page.items) == 200
     assert len(log.data_statements) == 1
 
     async with count_statements(engine) as log:
-        await UpdateUser(uow, clock)(ADMIN, users[0].id, name="Renamed", expected_versions=[1])
+        await UpdateUser(uow, clock, EMAILS)(
+            ADMIN, users[0].id, name="Renamed", expected_versions=[1]
+        )
     assert len(log.data_statements) == 1
 
 
@@ -75,7 +78,7 @@ async def test_register_one_is_one_statement(
     engine: AsyncEngine, uow: SqlAlchemyUnitOfWorkFactory
 ) -> None:
     async with count_statements(engine) as log:
-        await RegisterUsers(uow, SteppingClock()).one(ADMIN, "ada@example.com", "Ada")
+        await RegisterUsers(uow, SteppingClock(), EMAILS).one(ADMIN, "ada@example.com", "Ada")
     assert len(log.data_statements) == 1
 
 
@@ -90,10 +93,10 @@ async def test_only_single_creates_run_without_transaction_control(
     await empty_tables(engine)
     uow = SqlAlchemyUnitOfWorkFactory(engine, fast_path=True)
     clock = SteppingClock()
-    register = RegisterUsers(uow, clock)
+    register = RegisterUsers(uow, clock, EMAILS)
     async with count_statements(engine) as log:
         ada = await register.one(ADMIN, "ada@example.com", "Ada")
-        await UpdateUser(uow, clock)(ADMIN, ada.id, name="Ada L", expected_versions=[1])
+        await UpdateUser(uow, clock, EMAILS)(ADMIN, ada.id, name="Ada L", expected_versions=[1])
         await DeleteUser(uow)(ADMIN, ada.id, expected_versions=[2])
     verbs = [s.split(None, 1)[0].upper().rstrip(";") for s in log.service_statements]
     if engine.dialect.name == "postgresql":

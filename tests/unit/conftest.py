@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support.clock import SteppingClock
+from tests.support.emails import EMAILS
 from users_service.adapters.memory import InMemoryUnitOfWorkFactory
 from users_service.application.access import READ, WRITE, Principal
 from users_service.application.users.delete import DeleteUser
@@ -26,7 +27,7 @@ def clock() -> SteppingClock:
 
 @pytest.fixture
 def register(uow: InMemoryUnitOfWorkFactory, clock: SteppingClock) -> RegisterUsers:
-    return RegisterUsers(uow, clock)
+    return RegisterUsers(uow, clock, EMAILS)
 
 
 @pytest.fixture
@@ -36,12 +37,12 @@ def get_user(uow: InMemoryUnitOfWorkFactory) -> GetUser:
 
 @pytest.fixture
 def list_users(uow: InMemoryUnitOfWorkFactory) -> ListUsers:
-    return ListUsers(uow)
+    return ListUsers(uow, EMAILS)
 
 
 @pytest.fixture
 def update_user(uow: InMemoryUnitOfWorkFactory, clock: SteppingClock) -> UpdateUser:
-    return UpdateUser(uow, clock)
+    return UpdateUser(uow, clock, EMAILS)
 
 
 @pytest.fixture

@@ -4,11 +4,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from users_service.application.access import READ, Principal, require
+from users_service.application.emails import EmailSyntax
 from users_service.application.repository import PageQuery
 from users_service.application.unit_of_work import UnitOfWorkFactory
 from users_service.domain.errors import InvalidValue
 from users_service.domain.user import User
-from users_service.domain.values import Email
 
 MAX_PAGE_SIZE = 200
 MAX_IDS_FILTER = 200
@@ -24,8 +24,9 @@ class Page:
 class ListUsers:
     """A keyset page of users, optionally filtered by email or by ids."""
 
-    def __init__(self, uow: UnitOfWorkFactory) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, emails: EmailSyntax) -> None:
         self._uow = uow
+        self._emails = emails
 
     async def __call__(
         self,
@@ -46,7 +47,7 @@ class ListUsers:
             limit=limit + 1,  # one extra row tells whether another page follows
             after_id=after_id,
             descending=descending,
-            email_key=Email.parse(email).key if email is not None else None,
+            email_key=self._emails.parse(email).key if email is not None else None,
             ids=tuple(sorted(set(ids))) if ids is not None else None,
         )
         async with self._uow(read_only=True) as uow:

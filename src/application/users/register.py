@@ -7,9 +7,16 @@ from typing import Protocol
 
 from users_service.application.access import WRITE, Principal, require
 from users_service.application.clock import Clock
+from users_service.application.emails import EmailSyntax
 from users_service.application.idempotency_store import IdempotencyClaim
 from users_service.application.unit_of_work import UnitOfWorkFactory
-from users_service.domain.errors import EmailAlreadyRegistered, EmailConflict, InvalidValue
+from users_service.domain.errors import (
+    EmailAlreadyRegistered,
+    EmailConflict,
+    InvalidValue,
+    InvalidValues,
+    refuse_all,
+)
 from users_service.domain.user import NewUser, User
 from users_service.domain.values import Email, Name
 
@@ -17,8 +24,8 @@ MAX_BATCH_SIZE = 1000
 
 
 class UserFields(Protocol):
-    """What a batch item must offer: an email and a name, as raw strings (parsed here)
-    or as value objects (parsed already, at the edge: they pass as they are)."""
+    """What a batch item must offer: an email and a name, as raw strings (parsed here:
+    the email by the email authority) or as value objects (they pass as they are)."""
 
     @property
     def email(self) -> Email | str: ...
@@ -40,9 +47,10 @@ class RegisterUsers:
     email repeats inside the request.
     """
 
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, emails: EmailSyntax) -> None:
         self._uow = uow
         self._clock = clock
+        self._emails = emails
 
     async def one(
         self,
@@ -53,7 +61,7 @@ class RegisterUsers:
         claim: IdempotencyClaim | None = None,
     ) -> User:
         require(actor, WRITE)
-        [user] = await self._register([_parse(email, name)], claim)
+        [user] = await self._register([self._parse(email, name)], claim)
         return user
 
     async def many(
@@ -67,12 +75,30 @@ class RegisterUsers:
         if not 1 <= len(items) <= MAX_BATCH_SIZE:
             raise InvalidValue("users", f"must hold 1 to {MAX_BATCH_SIZE} users")
         new_users: list[NewUser] = []
+        problems: list[InvalidValue] = []
         for index, item in enumerate(items):
             try:
-                new_users.append(_parse(item.email, item.name))
+                new_users.append(self._parse(item.email, item.name))
+            except InvalidValues as exc:
+                problems += [problem.at("users", index) for problem in exc.problems]
             except InvalidValue as exc:
-                raise exc.at("users", index) from exc
+                problems.append(exc.at("users", index))
+        refuse_all(problems)
         return await self._register(new_users, claim)
+
+    def _parse(self, email: Email | str, name: Name | str) -> NewUser:
+        """Both values, or every refusal (InvalidValue, or InvalidValues for both)."""
+        problems: list[InvalidValue] = []
+        try:
+            parsed_email = self._emails.parse(email)
+        except InvalidValue as exc:
+            problems.append(exc)
+        try:
+            parsed_name = Name.parse(name)
+        except InvalidValue as exc:
+            problems.append(exc)
+        refuse_all(problems)
+        return NewUser(email=parsed_email, name=parsed_name)
 
     async def _register(
         self, new_users: list[NewUser], claim: IdempotencyClaim | None
@@ -93,10 +119,6 @@ class RegisterUsers:
                 await uow.idempotency.complete(claim.scope, claim.key, claim.snapshot(users))
             await uow.commit()
         return users
-
-
-def _parse(email: Email | str, name: Name | str) -> NewUser:
-    return NewUser(email=Email.parse(email), name=Name.parse(name))
 
 
 def _repeated_indices(users: Sequence[NewUser]) -> set[int]:

@@ -4,8 +4,14 @@ from collections.abc import Collection
 
 from users_service.application.access import WRITE, InsufficientScope, Principal
 from users_service.application.clock import Clock
+from users_service.application.emails import EmailSyntax
 from users_service.application.unit_of_work import UnitOfWorkFactory
-from users_service.domain.errors import UserNotFound, VersionMismatch
+from users_service.domain.errors import (
+    InvalidValue,
+    UserNotFound,
+    VersionMismatch,
+    refuse_all,
+)
 from users_service.domain.user import User, UserChanges
 from users_service.domain.values import Email, Name
 
@@ -19,9 +25,24 @@ class UpdateUser:
     nothing leaves the version alone.
     """
 
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, emails: EmailSyntax) -> None:
         self._uow = uow
         self._clock = clock
+        self._emails = emails
+
+    def _changes(self, email: Email | str | None, name: Name | str | None) -> UserChanges:
+        problems: list[InvalidValue] = []
+        parsed_email = parsed_name = None
+        try:
+            parsed_email = self._emails.parse(email) if email is not None else None
+        except InvalidValue as exc:
+            problems.append(exc)
+        try:
+            parsed_name = Name.parse(name) if name is not None else None
+        except InvalidValue as exc:
+            problems.append(exc)
+        refuse_all(problems)
+        return UserChanges(email=parsed_email, name=parsed_name)
 
     async def __call__(
         self,
@@ -36,10 +57,7 @@ class UpdateUser:
             if actor.can_read:
                 raise InsufficientScope(WRITE)
             raise UserNotFound(user_id)
-        changes = UserChanges(
-            email=Email.parse(email) if email is not None else None,
-            name=Name.parse(name) if name is not None else None,
-        )
+        changes = self._changes(email, name)
         async with self._uow() as uow:
             if not changes.empty:
                 updated = await uow.users.update(

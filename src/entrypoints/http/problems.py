@@ -25,6 +25,7 @@ from users_service.domain.errors import (
     DomainError,
     EmailAlreadyRegistered,
     InvalidValue,
+    InvalidValues,
     UserNotFound,
     VersionMismatch,
 )
@@ -134,7 +135,7 @@ def _no_headers(_exc: Exception) -> Mapping[str, str]:
     return {}
 
 
-def _no_members(_exc: Exception) -> Mapping[str, Any]:
+def _no_members(_exc: Exception, _request: Request) -> Mapping[str, Any]:
     return {}
 
 
@@ -149,7 +150,7 @@ class ErrorProblem(Generic[E]):
     problem: ProblemType
     detail: Callable[[E], str] = str
     headers: Callable[[E], Mapping[str, str]] = _no_headers
-    members: Callable[[E], Mapping[str, Any]] = _no_members
+    members: Callable[[E, Request], Mapping[str, Any]] = _no_members
     unavailable: bool = False
 
     def answer(self, request: Request, exc: E) -> Response:
@@ -160,8 +161,14 @@ class ErrorProblem(Generic[E]):
             self.detail(exc),
             instance=request.url.path,
             headers=self.headers(exc),
-            **self.members(exc),
+            **self.members(exc, request),
         )
+
+
+def _input_of(request: Request) -> str:
+    """Where a use case's refused value came from: a GET or DELETE has no body, its
+    values are in the query (path parameters are checked by the route itself)."""
+    return "query" if request.method in ("GET", "HEAD", "DELETE") else "body"
 
 
 def _not_valid(_exc: Exception) -> str:
@@ -188,15 +195,26 @@ _ROWS = (
         InvalidValue,
         VALIDATION_FAILED,
         detail=_not_valid,
-        members=lambda e: {
-            "errors": [_error_item(("body", *e.loc), e.message, "value_error")],
+        members=lambda e, request: {
+            "errors": [_error_item((_input_of(request), *e.loc), e.message, "value_error")],
+        },
+    ),
+    ErrorProblem(
+        InvalidValues,
+        VALIDATION_FAILED,
+        detail=_not_valid,
+        members=lambda e, request: {
+            "errors": [
+                _error_item((_input_of(request), *p.loc), p.message, "value_error")
+                for p in e.problems
+            ]
         },
     ),
     ErrorProblem(UserNotFound, USER_NOT_FOUND),
     ErrorProblem(
         EmailAlreadyRegistered,
         EMAIL_TAKEN,
-        members=lambda e: {
+        members=lambda e, _request: {
             "conflicts": [{"index": c.index, "email": c.email} for c in e.conflicts]
         },
     ),
@@ -229,7 +247,7 @@ _ROWS = (
     ErrorProblem(
         IdempotencyKeyReused,
         IDEMPOTENCY_KEY_REUSED,
-        members=lambda e: {
+        members=lambda e, _request: {
             "errors": [
                 _error_item(("header", "Idempotency-Key"), str(e), "idempotency_key_reused")
             ],

@@ -1,65 +1,31 @@
 """Request and response bodies. Pydantic lives here, at the edge, and nowhere else.
 
-Input fields are checked by the domain's own value objects (and emails by
-email-validator too), so a bad value is a 422 that names the field.
+Bodies are checked here for shape (fields, types, sane lengths). Values are the use
+cases' to judge: emails by the one email authority (`application.emails`), names by the
+domain's `Name`; every value they refuse is listed in one 422, each naming its field.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
-    GetPydanticSchema,
     StringConstraints,
     field_validator,
 )
 from pydantic.json_schema import SkipJsonSchema
-from pydantic_core import core_schema
 
 from users_service.application.users.register import MAX_BATCH_SIZE
-from users_service.domain.errors import InvalidValue
-from users_service.domain.values import MAX_EMAIL_LENGTH, MAX_NAME_LENGTH, Email, Name
-from users_service.entrypoints.http.emails import normalised_email
+from users_service.domain.values import MAX_EMAIL_LENGTH, MAX_NAME_LENGTH
 
 # Cheap bounds first, so a 10 MB name is refused before any work is done on it.
 _LONGEST_NAME_INPUT = 1000
 Value = TypeVar("Value")
-
-
-def _domain_check(parse: Callable[[str], Value]) -> Callable[[str], Value]:
-    """A pydantic validator from a domain parser: InvalidValue becomes a field error."""
-
-    def check(value: str) -> Value:
-        try:
-            return parse(value)
-        except InvalidValue as exc:
-            raise ValueError(exc.message) from None
-
-    return check
-
-
-def _value_object(parse: Callable[[str], Any], **constraints: Any) -> GetPydanticSchema:
-    """A string field that validates into a domain value object (serialised back with
-    `str`), so the use cases receive values that are valid by construction and never
-    parse them a second time."""
-    validator = _domain_check(parse)
-    return GetPydanticSchema(
-        lambda _source, _handler: core_schema.no_info_after_validator_function(
-            validator,
-            core_schema.str_schema(**constraints),
-            serialization=core_schema.plain_serializer_function_ser_schema(str),
-        )
-    )
-
-
-_email_key = _domain_check(lambda value: Email.parse(value).key)
 
 
 # The OpenAPI schema states the rules the validators above enforce, so that a client (or a
@@ -81,24 +47,19 @@ _NAME_PATTERN = (
 )
 
 EmailIn = Annotated[
-    Email,
-    _value_object(
-        lambda value: Email.parse(normalised_email(value)),
-        min_length=3,
-        max_length=MAX_EMAIL_LENGTH,
-    ),
+    str,
+    StringConstraints(min_length=3, max_length=MAX_EMAIL_LENGTH),
     Field(examples=["Ada.Lovelace@example.com"], json_schema_extra=_EMAIL_SCHEMA),
 ]
 EmailFilter = Annotated[
     str,
     StringConstraints(max_length=MAX_EMAIL_LENGTH),
-    AfterValidator(_email_key),
-    Field(json_schema_extra={"format": "email"}),
+    Field(json_schema_extra=_EMAIL_SCHEMA),
 ]
-"""An email as a list filter: structurally valid, reduced to its case-insensitive key."""
+"""An email as a list filter (the use case parses it and matches case-insensitively)."""
 NameIn = Annotated[
-    Name,
-    _value_object(Name.parse, max_length=_LONGEST_NAME_INPUT),
+    str,
+    StringConstraints(max_length=_LONGEST_NAME_INPUT),
     Field(
         description="1 to 100 characters after trimming, no control characters",
         examples=["Ada Lovelace"],

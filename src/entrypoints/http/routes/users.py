@@ -139,7 +139,7 @@ async def list_users(
 ) -> Response:
     services = http_services(request)
     cursors = services.cursors
-    query_key = f"{sort}|{email or ''}|{','.join(map(str, sorted(set(ids or ()))))}"
+    query_key = f"{sort}|{(email or '').lower()}|{','.join(map(str, sorted(set(ids or ()))))}"
     after_id = cursors.decode(cursor, query_key) if cursor is not None else None
     page = await services.list_users(
         caller(request),

@@ -1,4 +1,6 @@
-"""Email syntax by email-validator (the contract's rules), at a fraction of its cost.
+"""The email authority's fast path: email-validator's verdicts and messages, at a fraction
+of its cost. On unless `EMAIL_FAST_PATH=false`; installed explicitly by
+`EmailValidatorSyntax`, never by importing this module.
 
 Two of email-validator's steps dominate its cost, and neither needs to be paid per
 address:
@@ -13,8 +15,10 @@ address:
   (bounded; failures raise and are never remembered).
 
 `validate_email` looks both names up in its module at call time, so both are replaced
-there; every other rule, message and normalisation is the library's.
-`tests/unit/test_email_syntax.py` checks that verdicts and messages are the library's.
+there, process-wide; every other rule, message and normalisation is the library's.
+`tests/unit/test_library_hooks.py` checks that the library still looks them up, and a spy
+that the replacements are what it runs; `tests/unit/test_email_syntax.py` that verdicts
+and messages are the library's.
 """
 
 from __future__ import annotations
@@ -23,17 +27,15 @@ from functools import lru_cache
 from importlib import import_module
 from typing import Any
 
-from email_validator import EmailNotValidError, validate_email
-
 # The package re-exports the function under its module's name, hence import_module.
 _validation: Any = import_module("email_validator.validate_email")
-_library_split = _validation.split_email
-_library_domain_check = _validation.validate_email_domain_name
+library_split = _validation.split_email
+library_domain_check = _validation.validate_email_domain_name
 
 Split = tuple[str | None, str, str, bool, str]
 
 
-def _plain_split(email: str) -> Split | None:
+def plain_split(email: str) -> Split | None:
     """What `split_email` answers for a plain address; None for any other."""
     if email.isascii() and email.count("@") == 1 and '"' not in email and "<" not in email:
         local, _, domain = email.partition("@")
@@ -41,21 +43,25 @@ def _plain_split(email: str) -> Split | None:
     return None
 
 
-def _split(email: str) -> Split:
-    plain = _plain_split(email)
-    return plain if plain is not None else _library_split(email)
+def split(email: str) -> Split:
+    plain = plain_split(email)
+    return plain if plain is not None else library_split(email)
 
 
-_validation.split_email = _split
-_validation.validate_email_domain_name = lru_cache(maxsize=4096)(_library_domain_check)
+memoised_domain_check = lru_cache(maxsize=4096)(library_domain_check)
 
 
-def normalised_email(value: str) -> str:
-    """The address as email-validator normalises it (NFC, domain lower-cased).
+def install() -> None:
+    """Replace the two steps in email-validator's module (idempotent)."""
+    _validation.split_email = split
+    _validation.validate_email_domain_name = memoised_domain_check
 
-    Raises ValueError, with email-validator's explanation, for an invalid address.
-    """
-    try:
-        return validate_email(value, check_deliverability=False).normalized
-    except EmailNotValidError as exc:
-        raise ValueError(str(exc)) from None
+
+def uninstall() -> None:
+    """email-validator exactly as shipped."""
+    _validation.split_email = library_split
+    _validation.validate_email_domain_name = library_domain_check
+
+
+def installed() -> bool:
+    return _validation.split_email is split
