@@ -32,7 +32,7 @@ def test_email_validator_looks_up_split_and_domain_check_at_call_time() -> None:
         assert hasattr(module, hook), f"email_validator.validate_email.{hook} is gone"
         assert hook in names, (
             f"validate_email no longer calls the module-level {hook}: the fast path in "
-            "entrypoints/http/emails.py would be silently skipped"
+            "adapters/email_syntax/fast_path.py would be silently skipped"
         )
     assert module.split_email is fast_path.split  # the replacement is the one in place
 

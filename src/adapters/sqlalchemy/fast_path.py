@@ -18,7 +18,9 @@ CPU-time loop on a 2-core host:
   pool pre-pings or has checkout, check-in or reset listeners (an awaiting listener
   needs the greenlet).
 
-`make bench` gives the cost of each path in CPU time per request (README, Performance).
+Measured by `make bench` (server CPU time per request, 2 shared cores, 2026-12-01), the
+fast path against SQLAlchemy's own execution: GET by id 0.43 ms against 0.94, a list of 50
+1.19 against 1.82, a single create 0.52 against 1.29, a batch of 1,000 35.5 against 39.3.
 It relies on private SQLAlchemy internals, each with a canary test in
 `tests/unit/test_library_hooks.py`: `QueuePool._pre_ping`, the asyncpg dialect's
 `async_creator_fn`, `MissingGreenlet` raised before any I/O, a synchronous
