@@ -27,13 +27,21 @@ def configuration_errors(exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def migrate(settings: Settings) -> None:
-    from users_service.entrypoints.migrations import upgrade
+def migrate(settings: Settings, *, role_settings: bool = False) -> None:
+    from users_service.entrypoints.migrations import apply_role_settings, upgrade
 
     if settings.uses_memory:
         logger.info("memory backend: nothing to migrate")
         return
-    upgrade(settings.database_url)
+    upgrade(settings.migration_url)
+    if role_settings:
+        apply_role_settings(
+            settings.migration_url, settings.database_url, settings.db_statement_timeout
+        )
+        logger.info(
+            "role settings applied: statement_timeout, lock_timeout, jit",
+            extra={"statement_timeout_seconds": settings.db_statement_timeout},
+        )
     logger.info("database migrated to head")
 
 
@@ -157,7 +165,15 @@ def main(argv: list[str] | None = None) -> None:
     token_parser.add_argument("--scope", default=DEV_SCOPES, help="space-separated scopes")
     token_parser.add_argument("--sub", default="developer", help="the token's subject")
     token_parser.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
-    commands.add_parser("migrate", help="apply every migration to DATABASE_URL")
+    migrate_parser = commands.add_parser(
+        "migrate", help="apply every migration (DATABASE_MIGRATION_URL, else DATABASE_URL)"
+    )
+    migrate_parser.add_argument(
+        "--role-settings",
+        action="store_true",
+        help="also set statement_timeout, lock_timeout and jit on DATABASE_URL's role in its "
+        "database (what a PgBouncer in transaction mode cannot carry)",
+    )
     commands.add_parser(
         "purge-idempotency-keys", help="delete Idempotency-Key records older than 24 hours"
     )
@@ -172,7 +188,7 @@ def main(argv: list[str] | None = None) -> None:
         settings = development_settings(settings)
     configure_logging(settings.log_level, settings.effective_log_format)
     if args.command == "migrate":
-        migrate(settings)
+        migrate(settings, role_settings=args.role_settings)
     elif args.command == "purge-idempotency-keys":
         purge_idempotency_keys(settings)
     elif args.command == "token":

@@ -15,6 +15,7 @@ from users_service.adapters.sqlalchemy import (
     create_engine,
 )
 from users_service.adapters.sqlalchemy.health import DatabasePing
+from users_service.adapters.sqlalchemy.pooler import timeouts_sql
 from users_service.adapters.tokens import Hs256TokenMinter, JwksClient, JwtSettings, JwtVerifier
 from users_service.application.idempotency import Idempotency
 from users_service.application.users.delete import DeleteUser
@@ -38,7 +39,16 @@ def _engine_options(settings: Settings) -> EngineOptions:
         statement_timeout=settings.db_statement_timeout,
         echo=settings.db_echo,
         fast_path=settings.db_fast_path,
+        pgbouncer=settings.db_pgbouncer,
     )
+
+
+def _begin(settings: Settings) -> str:
+    """How fast-path transactions begin: behind PgBouncer, with the timeouts it drops."""
+    if settings.db_pgbouncer:
+        # One simple-protocol round trip: BEGIN and the SET LOCALs together.
+        return "; ".join(["BEGIN", *timeouts_sql(settings.db_statement_timeout)])
+    return "BEGIN"
 
 
 def _token_verifier(settings: Settings) -> JwtVerifier | None:
@@ -92,6 +102,7 @@ class Container(containers.DeclarativeContainer):
             SqlAlchemyUnitOfWorkFactory,
             engine,
             fast_path=providers.Callable(lambda s: s.db_fast_path, settings),
+            begin=providers.Callable(_begin, settings),
         ),
     )
     readiness_probe = providers.Selector(

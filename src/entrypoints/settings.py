@@ -25,6 +25,15 @@ class Settings(BaseSettings):
         default="sqlite+aiosqlite:///./var/users.db",
         description="SQLAlchemy URL: postgresql+asyncpg://..., sqlite+aiosqlite:///..., memory://",
     )
+    database_migration_url: str | None = Field(
+        default=None,
+        description="what `users-service migrate` uses (default DATABASE_URL): PostgreSQL "
+        "itself, never through a transaction-mode pooler",
+    )
+    db_pgbouncer: bool = Field(
+        default=False,
+        description="DATABASE_URL goes through a transaction-mode pooler such as PgBouncer",
+    )
     db_pool_size: int = Field(default=20, ge=1)
     db_max_overflow: int = Field(default=0, ge=0)
     db_pool_timeout: float = Field(
@@ -115,6 +124,10 @@ class Settings(BaseSettings):
                 "AUTH_JWT_PUBLIC_KEY or AUTH_JWKS_URL, or AUTH_DISABLED=true explicitly."
             )
         return None
+
+    @property
+    def migration_url(self) -> str:
+        return self.database_migration_url or self.database_url
 
     @property
     def uses_memory(self) -> bool:

@@ -29,7 +29,8 @@ def postgres_server_url() -> str | None:
     return os.environ.get(POSTGRES_ENV) or None
 
 
-def _dsn(url: str) -> str:
+def dsn(url: str) -> str:
+    """The URL as asyncpg takes it."""
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
@@ -37,7 +38,7 @@ async def postgres_unavailable_reason(url: str | None) -> str | None:
     if url is None:
         return f"{POSTGRES_ENV} is not set"
     try:
-        connection = await asyncpg.connect(_dsn(url), timeout=5)
+        connection = await asyncpg.connect(dsn(url), timeout=5)
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
         return f"PostgreSQL at {POSTGRES_ENV} does not answer: {exc!r}"
     await connection.close()
@@ -46,7 +47,7 @@ async def postgres_unavailable_reason(url: str | None) -> str | None:
 
 async def create_postgres_database(server_url: str) -> str:
     name = f"users_test_{uuid.uuid4().hex[:12]}"
-    connection = await asyncpg.connect(_dsn(server_url))
+    connection = await asyncpg.connect(dsn(server_url))
     try:
         await connection.execute(f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'")
     finally:
@@ -56,7 +57,7 @@ async def create_postgres_database(server_url: str) -> str:
 
 async def drop_postgres_database(server_url: str, url: str) -> None:
     name = make_url(url).database
-    connection = await asyncpg.connect(_dsn(server_url))
+    connection = await asyncpg.connect(dsn(server_url))
     try:
         await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:

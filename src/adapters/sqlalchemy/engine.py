@@ -10,6 +10,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from users_service.adapters.sqlalchemy import pooler
 from users_service.adapters.sqlalchemy.fast_path import LazyConnect
 
 # Execution option naming a SQLite read: it takes a plain BEGIN, not BEGIN IMMEDIATE.
@@ -32,6 +33,7 @@ class EngineOptions:
     sqlite_busy_timeout: float = 5.0
     echo: bool = False
     fast_path: bool = True  # PostgreSQL: see fast_path.py
+    pgbouncer: bool = False  # PostgreSQL behind a transaction-mode pooler: see pooler.py
 
 
 def create_engine(options: EngineOptions) -> AsyncEngine:
@@ -52,27 +54,44 @@ def _pool_arguments(options: EngineOptions) -> dict[str, Any]:
     }
 
 
-def _postgresql_engine(url: URL, options: EngineOptions) -> AsyncEngine:
+def _server_settings(options: EngineOptions) -> dict[str, str]:
+    settings = {"application_name": "users-service"}
+    if options.pgbouncer:
+        return settings  # the rest come from the role's settings (pooler.role_settings)
     statement_ms = str(int(options.statement_timeout * 1000))
-    return create_async_engine(
+    return settings | {
+        "statement_timeout": statement_ms,
+        "lock_timeout": statement_ms,
+        # Short OLTP statements never profit from JIT; it only adds latency.
+        "jit": "off",
+    }
+
+
+def _postgresql_engine(url: URL, options: EngineOptions) -> AsyncEngine:
+    engine = create_async_engine(
         url,
         **_pool_arguments(options),
         connect_args={
             **({"async_creator_fn": LazyConnect} if options.fast_path else {}),
+            **(pooler.pgbouncer_connect_args() if options.pgbouncer else {}),
             "timeout": options.connect_timeout,
             # Client-side bound on every statement: when the server goes silent (network
             # partition, frozen host) its statement_timeout never answers, and without
             # this a request would wait forever. A live server answers first.
             "command_timeout": options.statement_timeout + COMMAND_TIMEOUT_MARGIN,
-            "server_settings": {
-                "application_name": "users-service",
-                "statement_timeout": statement_ms,
-                "lock_timeout": statement_ms,
-                # Short OLTP statements never profit from JIT; it only adds latency.
-                "jit": "off",
-            },
+            "server_settings": _server_settings(options),
         },
     )
+    if options.pgbouncer:
+        timeouts = pooler.timeouts_sql(options.statement_timeout)
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _timeouts(connection: Any) -> None:
+            for statement in timeouts:  # SET LOCAL, in a transaction that exists anyway
+                connection.exec_driver_sql(statement)
+    else:
+        pooler.refuse_poolers(engine)
+    return engine
 
 
 def _sqlite_engine(url: URL, options: EngineOptions) -> AsyncEngine:

@@ -8,14 +8,17 @@ import asyncio
 import asyncpg
 from sqlalchemy import exc as sa_exc
 
+from users_service.adapters.sqlalchemy.pooler import PoolerWithoutSetting
 from users_service.adapters.sqlalchemy.tables import EMAIL_KEY_INDEX
 from users_service.application.errors import StorageUnavailable
 
 # SQLSTATE classes that mean "try again later", not "your request is wrong":
 # 08 connection exception, 40 transaction rollback (serialisation, deadlock),
 # 53 insufficient resources, 57 operator intervention (statement timeout, shutdown),
-# 55P03 lock not available.
-_TRANSIENT_SQLSTATE_PREFIXES = ("08", "40", "53", "57", "55P03")
+# 55P03 lock not available; and two that mean "this connection is the wrong one": 26000
+# (no such prepared statement: a pooler swapped the server under it) and 25006 (a
+# read-only server: a standby, or a primary that was demoted). The connection is discarded.
+_TRANSIENT_SQLSTATE_PREFIXES = ("08", "40", "53", "57", "55P03", "26000", "25006")
 
 
 def is_transient(error: BaseException) -> bool:
@@ -24,6 +27,8 @@ def is_transient(error: BaseException) -> bool:
         error,
         sa_exc.TimeoutError | OSError | asyncio.TimeoutError | asyncpg.exceptions.InterfaceError,
     ):
+        return True
+    if any(isinstance(cause, PoolerWithoutSetting) for cause in _chain(error)):
         return True
     if isinstance(error, sa_exc.DBAPIError):
         if error.connection_invalidated:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Coroutine, Generator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -118,6 +119,15 @@ class _Compiled:
             processors[name](params[name]) if name in processors else params[name]
             for name in self.names
         ]
+
+
+@dataclass(frozen=True, slots=True)
+class FastPath:
+    """The fast path of one engine: its compiled statements, and how a transaction
+    begins (behind PgBouncer, with the timeouts a pooler cannot carry: `SET LOCAL`)."""
+
+    cache: StatementCache
+    begin: str = "BEGIN"
 
 
 class StatementCache:
@@ -220,36 +230,35 @@ class DriverSession:
     awaits: that one goes the usual, async way.
     """
 
-    def __init__(
-        self, pooled: PoolProxiedConnection, engine: AsyncEngine, cache: StatementCache
-    ) -> None:
+    def __init__(self, pooled: PoolProxiedConnection, engine: AsyncEngine, fast: FastPath) -> None:
         self._pooled = pooled
         self._pool = engine.sync_engine.pool
         self._driver: Any = pooled.driver_connection
-        self._transaction: Any = None
-        self.executor: Executor = DriverExecutor(self._driver, engine, cache)
+        self._begin = fast.begin
+        self._in_transaction = False
+        self.executor: Executor = DriverExecutor(self._driver, engine, fast.cache)
 
     async def begin(self) -> None:
-        self._transaction = self._driver.transaction()
-        await self._transaction.start()
+        await self._driver.execute(self._begin)  # one round trip, SET LOCALs included
+        self._in_transaction = True
 
     async def commit(self) -> None:
-        transaction, self._transaction = self._transaction, None
-        if transaction is not None:
-            await transaction.commit()
+        if self._in_transaction:
+            self._in_transaction = False
+            await self._driver.execute("COMMIT")
 
     def release_now(self, failed: bool) -> bool:
-        if self._transaction is not None or not self._check_in_awaits_nothing():
+        if self._in_transaction or not self._check_in_awaits_nothing():
             return False
         self._discard_if(failed)
         self._pooled.close()
         return True
 
     async def close(self, failed: bool) -> None:
-        transaction, self._transaction = self._transaction, None
+        in_transaction, self._in_transaction = self._in_transaction, False
         try:
-            if transaction is not None and not self._driver.is_closed():
-                await transaction.rollback()
+            if in_transaction and not self._driver.is_closed():
+                await self._driver.execute("ROLLBACK")
         except Exception:
             failed = True
         self._discard_if(failed)
@@ -271,10 +280,8 @@ class DriverSession:
         )
 
 
-async def open_session(
-    engine: AsyncEngine, cache: StatementCache, *, transaction: bool
-) -> DriverSession:
-    session = DriverSession(await checkout(engine), engine, cache)
+async def open_session(engine: AsyncEngine, fast: FastPath, *, transaction: bool) -> DriverSession:
+    session = DriverSession(await checkout(engine), engine, fast)
     if transaction:
         try:
             await session.begin()

@@ -10,7 +10,7 @@ from users_service.adapters.sqlalchemy import fast_path
 from users_service.adapters.sqlalchemy.engine import SQLITE_READ_ONLY
 from users_service.adapters.sqlalchemy.errors import is_transient, unavailable
 from users_service.adapters.sqlalchemy.executors import ConnectionExecutor, Executor
-from users_service.adapters.sqlalchemy.fast_path import StatementCache
+from users_service.adapters.sqlalchemy.fast_path import FastPath, StatementCache
 from users_service.adapters.sqlalchemy.idempotency import SqlAlchemyIdempotencyRepository
 from users_service.adapters.sqlalchemy.repository import SqlAlchemyUserRepository
 from users_service.application.repository import UserRepository
@@ -46,6 +46,8 @@ class _ConnectionSession:
 
     async def close(self, failed: bool) -> None:
         try:
+            if failed:  # its state is in doubt (a vanished statement, a read-only server)
+                await self._connection.invalidate()
             await self._connection.close()  # rolls back whatever was not committed
         except Exception as exc:  # a dead connection is discarded by the pool anyway
             if not is_transient(exc):
@@ -53,7 +55,7 @@ class _ConnectionSession:
 
 
 async def _open(
-    engine: AsyncEngine, fast: StatementCache | None, read_only: bool, insert_only: bool
+    engine: AsyncEngine, fast: FastPath | None, read_only: bool, insert_only: bool
 ) -> _Session:
     if fast is not None:
         return await fast_path.open_session(
@@ -73,7 +75,7 @@ class SqlAlchemyUnitOfWork:
         self,
         engine: AsyncEngine,
         *,
-        fast: StatementCache | None = None,
+        fast: FastPath | None = None,
         read_only: bool = False,
         insert_only: bool = False,
     ) -> None:
@@ -143,10 +145,12 @@ class SqlAlchemyUnitOfWorkFactory:
     """Units of work on `engine`; on PostgreSQL through the fast path (`fast_path.py`)
     unless `fast_path=False`."""
 
-    def __init__(self, engine: AsyncEngine, *, fast_path: bool = True) -> None:
+    def __init__(
+        self, engine: AsyncEngine, *, fast_path: bool = True, begin: str = "BEGIN"
+    ) -> None:
         self.engine = engine
         use_fast_path = fast_path and engine.dialect.name == "postgresql"
-        self._fast = StatementCache(engine.dialect) if use_fast_path else None
+        self._fast = FastPath(StatementCache(engine.dialect), begin) if use_fast_path else None
 
     @property
     def fast_path(self) -> bool:
