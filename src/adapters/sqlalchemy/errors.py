@@ -18,7 +18,11 @@ from users_service.application.errors import StorageUnavailable
 # 55P03 lock not available; and two that mean "this connection is the wrong one": 26000
 # (no such prepared statement: a pooler swapped the server under it) and 25006 (a
 # read-only server: a standby, or a primary that was demoted). The connection is discarded.
-_TRANSIENT_SQLSTATE_PREFIXES = ("08", "40", "53", "57", "55P03", "26000", "25006")
+# A server that refuses the connection itself (28 authorization, 3D000 no such database:
+# a standby still replaying, or a configuration error) leaves the service unavailable too.
+_TRANSIENT_SQLSTATE_PREFIXES = (
+    "08", "40", "53", "57", "55P03", "26000", "25006", "28", "3D000",
+)  # fmt: skip
 
 
 def is_transient(error: BaseException) -> bool:
