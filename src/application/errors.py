@@ -16,3 +16,8 @@ class StorageUnavailable(ApplicationError):
 
     def __init__(self, message: str = "The database is unavailable.") -> None:
         super().__init__(message)
+
+
+class ReplicaUnavailable(StorageUnavailable):
+    """A read replica failed a unit that allowed one (`replica=True`): the same read may
+    be asked of the primary."""

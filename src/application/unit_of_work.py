@@ -1,13 +1,16 @@
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol, Self, TypeVar
 
+from users_service.application.errors import ReplicaUnavailable
 from users_service.application.idempotency_store import IdempotencyRepository
 from users_service.application.repository import PageQuery, UserRepository
 from users_service.domain.user import NewUser, User, UserChanges
+
+T = TypeVar("T")
 
 
 class UnitOfWork(Protocol):
@@ -49,9 +52,17 @@ class UnitOfWorkFactory(Protocol):
       request), it overwrites nothing: a retry sees a conflict. Any other write in such a
       unit raises `InsertOnlyViolation`. Updates and deletes keep their transaction, so
       that a cancelled one can never land late over a newer write.
+
+    A read-only unit may also say `replica=True`: storage may then answer from a read
+    replica, at most its configured lag behind (storage without replicas ignores it). Such
+    a unit may fail with `ReplicaUnavailable`, and the read may then be asked again without
+    it (`read_preferring_replica`). A replica may miss what was just written: a caller that
+    finds nothing there asks the primary before concluding.
     """
 
-    def __call__(self, *, read_only: bool = False, insert_only: bool = False) -> UnitOfWork: ...
+    def __call__(
+        self, *, read_only: bool = False, insert_only: bool = False, replica: bool = False
+    ) -> UnitOfWork: ...
 
 
 class InsertOnlyViolation(RuntimeError):
@@ -90,3 +101,24 @@ class InsertOnlyUsers:
 
     async def delete(self, user_id: int, expected_versions: Collection[int] | None = None) -> bool:
         raise InsertOnlyViolation("an insert-only unit of work does not delete")
+
+
+async def read_preferring_replica(
+    uow: UnitOfWorkFactory,
+    read: Callable[[UnitOfWork], Awaitable[T]],
+    *,
+    fresh: bool,
+    found: Callable[[T], bool],
+) -> T:
+    """`read` on a replica when allowed (not `fresh`), else, or when the replica fails or
+    finds nothing (`found` says), on the primary."""
+    if not fresh:
+        try:
+            async with uow(read_only=True, replica=True) as unit:
+                result = await read(unit)
+            if found(result):
+                return result
+        except ReplicaUnavailable:
+            pass
+    async with uow(read_only=True) as unit:
+        return await read(unit)

@@ -16,6 +16,7 @@ from users_service.adapters.sqlalchemy import (
 )
 from users_service.adapters.sqlalchemy.health import DatabasePing
 from users_service.adapters.sqlalchemy.pooler import timeouts_sql
+from users_service.adapters.sqlalchemy.replica import Replica
 from users_service.adapters.tokens import Hs256TokenMinter, JwksClient, JwtSettings, JwtVerifier
 from users_service.application.idempotency import Idempotency
 from users_service.application.users.delete import DeleteUser
@@ -27,9 +28,9 @@ from users_service.entrypoints.lifecycle import Lifecycle, always_ready
 from users_service.entrypoints.settings import Settings, load_settings
 
 
-def _engine_options(settings: Settings) -> EngineOptions:
+def _engine_options(settings: Settings, url: str | None = None) -> EngineOptions:
     return EngineOptions(
-        url=settings.database_url,
+        url=url or settings.database_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
@@ -41,6 +42,14 @@ def _engine_options(settings: Settings) -> EngineOptions:
         fast_path=settings.db_fast_path,
         pgbouncer=settings.db_pgbouncer,
     )
+
+
+def _replica(settings: Settings) -> Replica | None:
+    """The read replica, when DATABASE_REPLICA_URL names one."""
+    if settings.database_replica_url is None or settings.uses_memory:
+        return None
+    engine = create_engine(_engine_options(settings, settings.database_replica_url))
+    return Replica(engine, settings.db_replica_max_lag)
 
 
 def _begin(settings: Settings) -> str:
@@ -94,6 +103,7 @@ class Container(containers.DeclarativeContainer):
     lifecycle = providers.Singleton(Lifecycle)
 
     engine = providers.Singleton(create_engine, providers.Callable(_engine_options, settings))
+    replica = providers.Singleton(_replica, settings)
 
     unit_of_work = providers.Selector(
         backend,
@@ -103,6 +113,7 @@ class Container(containers.DeclarativeContainer):
             engine,
             fast_path=providers.Callable(lambda s: s.db_fast_path, settings),
             begin=providers.Callable(_begin, settings),
+            replica=replica,
         ),
     )
     readiness_probe = providers.Selector(

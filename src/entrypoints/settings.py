@@ -30,6 +30,14 @@ class Settings(BaseSettings):
         description="what `users-service migrate` uses (default DATABASE_URL): PostgreSQL "
         "itself, never through a transaction-mode pooler",
     )
+    database_replica_url: str | None = Field(
+        default=None,
+        description="read replicas for GET /users and GET /users/{id} (same URL forms as "
+        "DATABASE_URL, several hosts allowed)",
+    )
+    db_replica_max_lag: float = Field(
+        default=2.0, ge=0, description="seconds a replica may be behind and still serve reads"
+    )
     db_pgbouncer: bool = Field(
         default=False,
         description="DATABASE_URL goes through a transaction-mode pooler such as PgBouncer",

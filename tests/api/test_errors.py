@@ -97,7 +97,7 @@ async def test_unexpected_error_is_a_generic_500(
     container: Container, caplog: pytest.LogCaptureFixture
 ) -> None:
     class Broken:
-        async def __call__(self, actor: object, user_id: int) -> None:
+        async def __call__(self, actor: object, user_id: int, *, fresh: bool = False) -> None:
             raise RuntimeError("secret internals: /srv/app.py SELECT * FROM users")
 
     container.get_user.override(Broken())

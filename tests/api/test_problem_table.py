@@ -136,7 +136,7 @@ async def test_in_the_app_a_subclass_answers_as_its_parent(container: Container)
         pass
 
     class Gone:
-        async def __call__(self, actor: object, user_id: int) -> None:
+        async def __call__(self, actor: object, user_id: int, *, fresh: bool = False) -> None:
             raise GoneUser(user_id)
 
     container.get_user.override(Gone())
@@ -152,7 +152,7 @@ async def test_in_the_app_an_error_without_a_row_is_a_logged_500(
         pass
 
     class Broken:
-        async def __call__(self, actor: object, user_id: int) -> None:
+        async def __call__(self, actor: object, user_id: int, *, fresh: bool = False) -> None:
             raise Unentered("nobody wrote a row for this")
 
     container.get_user.override(Broken())

@@ -21,6 +21,7 @@ from tests.support import databases
 from tests.support.replication import Cluster, missing_reason, primary_and_standby
 from tests.support.timing import bound
 
+pytestmark = pytest.mark.postgres  # PostgreSQL of their own; run on both execution paths
 WRITERS = 6
 RESUMED_WITHIN = 5.0  # seconds from the promotion to the first 201 (a documented figure)
 FIGURES = figures("failover (primary stopped abruptly, standby promoted)", dict[str, object]())

@@ -205,7 +205,16 @@ async def test_sigterm_drains_then_finishes_in_flight_work_and_exits_0(
         connection.close()
 
     # After the window: no new connections (one worker), in-flight work still finishes.
-    await asyncio.sleep(max(0.0, DRAIN_SECONDS + 0.5 - (time.monotonic() - signalled_at)))
+    # Each worker's window starts when the supervisor passes SIGTERM on (up to half a
+    # second later), so the end of every window is read from the workers' own logs:
+    # uvicorn logs "Shutting down" just before it marks open connections to close.
+    await asyncio.sleep(max(0.0, DRAIN_SECONDS - (time.monotonic() - signalled_at)))
+    for _ in range(round(bound(5.0) / 0.05)):  # bounded: 5 s at most (scaled)
+        if server.output().count('"msg":"Shutting down"') >= workers:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        pytest.fail(f"not every worker ended its drain window:\n{server.output()}")
     if workers == 1:
         for _ in range(round(bound(5.0) / 0.05)):  # bounded: 5 s at most (scaled)
             if await refuses_connections(server.port):

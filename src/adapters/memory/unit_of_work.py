@@ -84,5 +84,8 @@ class InMemoryUnitOfWorkFactory:
     def __init__(self, store: InMemoryStore | None = None) -> None:
         self.store = store or InMemoryStore()
 
-    def __call__(self, *, read_only: bool = False, insert_only: bool = False) -> InMemoryUnitOfWork:
+    def __call__(
+        self, *, read_only: bool = False, insert_only: bool = False, replica: bool = False
+    ) -> InMemoryUnitOfWork:
+        # One store and no replicas: `replica` changes nothing.
         return InMemoryUnitOfWork(self.store, read_only=read_only, insert_only=insert_only)

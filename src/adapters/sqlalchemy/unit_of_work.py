@@ -12,7 +12,9 @@ from users_service.adapters.sqlalchemy.errors import is_transient, unavailable
 from users_service.adapters.sqlalchemy.executors import ConnectionExecutor, Executor
 from users_service.adapters.sqlalchemy.fast_path import FastPath, StatementCache
 from users_service.adapters.sqlalchemy.idempotency import SqlAlchemyIdempotencyRepository
+from users_service.adapters.sqlalchemy.replica import Replica
 from users_service.adapters.sqlalchemy.repository import SqlAlchemyUserRepository
+from users_service.application.errors import ReplicaUnavailable
 from users_service.application.repository import UserRepository
 from users_service.application.unit_of_work import InsertOnlyUsers, InsertOnlyViolation
 
@@ -78,8 +80,11 @@ class SqlAlchemyUnitOfWork:
         fast: FastPath | None = None,
         read_only: bool = False,
         insert_only: bool = False,
+        replica: Replica | None = None,
     ) -> None:
         self._engine = engine
+        self._replica = replica  # a read-only unit that may run there
+        self._on_replica = False
         self._fast = fast
         self._read_only = read_only
         self._insert_only = insert_only
@@ -107,6 +112,17 @@ class SqlAlchemyUnitOfWork:
         return self._session
 
     async def __aenter__(self) -> Self:
+        replica = self._replica
+        if replica is not None and await replica.usable():
+            try:
+                self._session = await _open(replica.engine, self._fast, True, False)
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                replica.failed()  # skipped until its next measure; the primary answers
+            else:
+                self._on_replica = True
+                return self
         try:
             self._session = await _open(
                 self._engine, self._fast, self._read_only, self._insert_only
@@ -135,6 +151,9 @@ class SqlAlchemyUnitOfWork:
                 # Shielded: a cancelled request must still return (or discard) its connection.
                 await asyncio.shield(session.close(failed))
         if exc is not None and is_transient(exc):
+            if self._on_replica and self._replica is not None:
+                self._replica.failed()
+                raise ReplicaUnavailable("The read replica did not answer.") from exc
             raise unavailable(exc) from exc
 
     async def commit(self) -> None:
@@ -146,9 +165,15 @@ class SqlAlchemyUnitOfWorkFactory:
     unless `fast_path=False`."""
 
     def __init__(
-        self, engine: AsyncEngine, *, fast_path: bool = True, begin: str = "BEGIN"
+        self,
+        engine: AsyncEngine,
+        *,
+        fast_path: bool = True,
+        begin: str = "BEGIN",
+        replica: Replica | None = None,
     ) -> None:
         self.engine = engine
+        self.replica = replica
         use_fast_path = fast_path and engine.dialect.name == "postgresql"
         self._fast = FastPath(StatementCache(engine.dialect), begin) if use_fast_path else None
 
@@ -157,8 +182,12 @@ class SqlAlchemyUnitOfWorkFactory:
         return self._fast is not None
 
     def __call__(
-        self, *, read_only: bool = False, insert_only: bool = False
+        self, *, read_only: bool = False, insert_only: bool = False, replica: bool = False
     ) -> SqlAlchemyUnitOfWork:
         return SqlAlchemyUnitOfWork(
-            self.engine, fast=self._fast, read_only=read_only, insert_only=insert_only
+            self.engine,
+            fast=self._fast,
+            read_only=read_only,
+            insert_only=insert_only,
+            replica=self.replica if replica and read_only else None,
         )

@@ -6,7 +6,11 @@ from dataclasses import dataclass
 from users_service.application.access import READ, Principal, require
 from users_service.application.emails import EmailSyntax
 from users_service.application.repository import PageQuery
-from users_service.application.unit_of_work import UnitOfWorkFactory
+from users_service.application.unit_of_work import (
+    UnitOfWork,
+    UnitOfWorkFactory,
+    read_preferring_replica,
+)
 from users_service.domain.errors import InvalidValue
 from users_service.domain.user import User
 
@@ -37,7 +41,9 @@ class ListUsers:
         descending: bool = False,
         email: str | None = None,
         ids: Sequence[int] | None = None,
+        fresh: bool = False,
     ) -> Page:
+        """`fresh`: from the primary, never a replica."""
         require(actor, READ)
         if not 1 <= limit <= MAX_PAGE_SIZE:
             raise InvalidValue("limit", f"must be between 1 and {MAX_PAGE_SIZE}")
@@ -50,8 +56,11 @@ class ListUsers:
             email_key=self._emails.parse(email).key if email is not None else None,
             ids=tuple(sorted(set(ids))) if ids is not None else None,
         )
-        async with self._uow(read_only=True) as uow:
-            rows = await uow.users.page(query)
+
+        async def read(uow: UnitOfWork) -> Sequence[User]:
+            return await uow.users.page(query)
+
+        rows = await read_preferring_replica(self._uow, read, fresh=fresh, found=lambda _: True)
         if len(rows) > limit:
             items = rows[:limit]
             return Page(items=items, next_after_id=items[-1].id)

@@ -64,6 +64,13 @@ def _mount(app: FastAPI, router: APIRouter) -> None:
     app.router.routes.extend(router.routes)
 
 
+async def _dispose_engines(container: Container) -> None:
+    replica = container.replica()
+    await container.engine().dispose()
+    if replica is not None:
+        await replica.engine.dispose()
+
+
 def http_services_from(container: Container) -> HttpServices:
     """The edge's own objects, built from the container's adapters and use cases."""
     settings = container.settings()
@@ -109,10 +116,11 @@ def create_app(container: Container | None = None, *, drain_on_signals: bool = F
                 try:
                     # Bounded: closing pooled connections to a silent database must not
                     # hold the process past its shutdown grace period.
-                    await asyncio.wait_for(container.engine().dispose(), DISPOSE_TIMEOUT)
+                    await asyncio.wait_for(_dispose_engines(container), DISPOSE_TIMEOUT)
                 except TimeoutError:
                     logger.warning("engine disposal timed out; exiting anyway")
                 container.engine.reset()
+                container.replica.reset()
 
     app = FastAPI(
         title="users-service",

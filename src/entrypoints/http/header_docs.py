@@ -20,3 +20,8 @@ def optional_header(name: str, description: str, **schema: Any) -> dict[str, Any
         "schema": {"type": "string", **schema},
     }
     return {"parameters": [parameter]}
+
+
+def all_headers(*docs: dict[str, Any]) -> dict[str, Any]:
+    """Several `optional_header` documents as one `openapi_extra`."""
+    return {"parameters": [p for doc in docs for p in doc["parameters"]]}

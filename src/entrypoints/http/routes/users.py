@@ -9,6 +9,8 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from users_service.application.idempotency_store import IdempotencyClaim
 from users_service.application.users.listing import MAX_IDS_FILTER, MAX_PAGE_SIZE
 from users_service.domain.user import User
+from users_service.entrypoints.http.freshness import CACHE_CONTROL_DOC, wants_fresh
+from users_service.entrypoints.http.header_docs import all_headers
 from users_service.entrypoints.http.idempotency import IDEMPOTENCY_KEY_DOC
 from users_service.entrypoints.http.openapi import AUTHENTICATED, operation_id, problems
 from users_service.entrypoints.http.preconditions import (
@@ -104,11 +106,13 @@ async def create_users_batch(request: Request, body: BatchCreate) -> Response:
     summary="Get a user",
     response_model=UserOut,
     responses=_NOT_MODIFIED | problems(404, 422, *AUTHENTICATED),
-    openapi_extra=IF_NONE_MATCH_DOC,
+    openapi_extra=all_headers(IF_NONE_MATCH_DOC, CACHE_CONTROL_DOC),
 )
 @router.get("/users/{user_id:int}/", include_in_schema=False)
 async def get_user(request: Request, user_id: UserId) -> Response:
-    user = await http_services(request).get_user(caller(request), user_id)
+    user = await http_services(request).get_user(
+        caller(request), user_id, fresh=wants_fresh(request)
+    )
     if none_match(request, user.version):
         return Response(status_code=304, headers={"ETag": etag(user.version)})
     return user_response(user)
@@ -120,6 +124,7 @@ async def get_user(request: Request, user_id: UserId) -> Response:
     summary="List users, a keyset page at a time",
     response_model=UserPage,
     responses=problems(400, 422, *AUTHENTICATED),
+    openapi_extra=CACHE_CONTROL_DOC,
 )
 @router.get("/users/", include_in_schema=False)
 async def list_users(
@@ -148,6 +153,7 @@ async def list_users(
         descending=sort == "-id",
         email=email,
         ids=ids,
+        fresh=wants_fresh(request),
     )
     next_cursor = None
     headers: dict[str, str] = {}
