@@ -24,6 +24,15 @@ scrub_process_environment()
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
+def require_engine(reason: str | None, engine: str) -> None:
+    """Skip, saying why, when an engine a test starts itself is missing; under CI, fail."""
+    if reason is None:
+        return
+    if IN_CI:
+        pytest.fail(f"{engine} is required in CI: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
 async def postgres_server() -> str:
     """TEST_POSTGRES_URL, once it answers; a skip (a failure under CI) otherwise."""
     server = databases.postgres_server_url()

@@ -15,10 +15,10 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import IN_CI
+from tests.conftest import require_engine
 from tests.reliability.conftest import figures, make_settings, serve
 from tests.support import databases
-from tests.support.replication import Cluster, missing_reason, primary_and_standby
+from tests.support.replication import Cluster, migrated_cluster, missing_reason
 from tests.support.timing import bound
 
 pytestmark = pytest.mark.postgres  # PostgreSQL of their own; run on both execution paths
@@ -58,18 +58,8 @@ async def _stop_waiting_for_a_standby(cluster: Cluster) -> None:
 
 @pytest.fixture
 async def cluster() -> AsyncIterator[Cluster]:
-    reason = missing_reason()
-    if reason is not None:
-        if IN_CI:
-            pytest.fail(f"PostgreSQL 15 binaries are required in CI: {reason}", pytrace=False)
-        pytest.skip(reason)
-    with primary_and_standby(synchronous=True) as running:
-        admin = await asyncpg.connect(databases.dsn(running.primary.url("postgres")))
-        try:
-            await admin.execute(f'CREATE DATABASE "{DATABASE}"')
-        finally:
-            await admin.close()
-        await databases.migrate(running.primary.url(DATABASE))
+    require_engine(missing_reason(), "PostgreSQL 15's binaries")
+    async with migrated_cluster(DATABASE, synchronous=True) as running:
         await _wait_for_sync_standby(running)
         yield running
 

@@ -12,7 +12,7 @@ from contextlib import AsyncExitStack, ExitStack
 import httpx
 import pytest
 
-from tests.conftest import IN_CI, postgres_server
+from tests.conftest import postgres_server, require_engine
 from tests.reliability.conftest import bearer_token, figures
 from tests.support import databases
 from tests.support.install import Installed
@@ -39,11 +39,7 @@ async def database() -> AsyncIterator[str]:
 
 @pytest.fixture(scope="module")
 def bouncer(database: str) -> Iterator[PgBouncer]:
-    reason = missing_reason()
-    if reason is not None:
-        if IN_CI:
-            pytest.fail(f"PgBouncer is required in CI: {reason}", pytrace=False)
-        pytest.skip(reason)
+    require_engine(missing_reason(), "PgBouncer")
     with pgbouncer(database, pool_size=6) as running:
         yield running
 

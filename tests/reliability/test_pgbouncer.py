@@ -15,7 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import IN_CI, postgres_server
+from tests.conftest import postgres_server, require_engine
 from tests.reliability.conftest import assert_problem, figures, make_settings, serve
 from tests.support import databases
 from tests.support.install import Installed
@@ -50,11 +50,7 @@ async def role_timeouts(postgres_url: str) -> AsyncIterator[None]:
 @pytest.fixture(scope="module")
 def bouncer(postgres_url: str, role_timeouts: None) -> Iterator[PgBouncer]:
     """Started after the role settings: a server session takes them when it starts."""
-    reason = missing_reason()
-    if reason is not None:
-        if IN_CI:
-            pytest.fail(f"PgBouncer is required in CI: {reason}", pytrace=False)
-        pytest.skip(reason)
+    require_engine(missing_reason(), "PgBouncer")
     with pgbouncer(postgres_url, pool_size=5) as running:
         yield running
 

@@ -14,10 +14,10 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import IN_CI
+from tests.conftest import require_engine
 from tests.reliability.conftest import figures, make_settings, serve
 from tests.support import databases
-from tests.support.replication import Cluster, missing_reason, primary_and_standby
+from tests.support.replication import Cluster, migrated_cluster, missing_reason
 from tests.support.timing import bound
 from users_service.entrypoints.settings import Settings
 
@@ -49,14 +49,8 @@ async def _replayed(cluster: Cluster, query: str) -> None:
 
 @pytest.fixture
 async def cluster() -> AsyncIterator[Cluster]:
-    reason = missing_reason()
-    if reason is not None:
-        if IN_CI:
-            pytest.fail(f"PostgreSQL 15 binaries are required in CI: {reason}", pytrace=False)
-        pytest.skip(reason)
-    with primary_and_standby(synchronous=False) as running:
-        await _fetchval(running.primary.url("postgres"), f'CREATE DATABASE "{DATABASE}"')
-        await databases.migrate(running.primary.url(DATABASE))
+    require_engine(missing_reason(), "PostgreSQL 15's binaries")
+    async with migrated_cluster(DATABASE, synchronous=False) as running:
         await _replayed(running, "SELECT to_regclass('users') IS NOT NULL")
         yield running
 

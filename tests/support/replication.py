@@ -11,12 +11,15 @@ import pwd
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+
+from tests.support import databases
 from tests.support.environment import clean_environment
 from tests.support.server_process import free_port
 from tests.support.timing import bound
@@ -164,3 +167,16 @@ def primary_and_standby(*, synchronous: bool = True) -> Iterator[Cluster]:
             with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
                 cluster.stop_abruptly(node)  # (a test may have stopped it already)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.asynccontextmanager
+async def migrated_cluster(database: str, *, synchronous: bool) -> AsyncIterator[Cluster]:
+    """A primary and standby whose primary holds `database`, migrated."""
+    with primary_and_standby(synchronous=synchronous) as cluster:
+        admin = await asyncpg.connect(databases.dsn(cluster.primary.url("postgres")))
+        try:
+            await admin.execute(f'CREATE DATABASE "{database}"')
+        finally:
+            await admin.close()
+        await databases.migrate(cluster.primary.url(database))
+        yield cluster
