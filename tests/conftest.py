@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -45,15 +46,22 @@ async def postgres_server() -> str:
     return server
 
 
-@pytest.fixture(scope="session")
-async def postgres_url() -> AsyncIterator[str]:
+@asynccontextmanager
+async def fresh_postgres_database() -> AsyncIterator[str]:
+    """A new, unmigrated database on TEST_POSTGRES_URL's server, dropped afterwards."""
     server = await postgres_server()
     url = await databases.create_postgres_database(server)
     try:
-        await databases.migrate(url)
         yield url
     finally:
         await databases.drop_postgres_database(server, url)
+
+
+@pytest.fixture(scope="session")
+async def postgres_url() -> AsyncIterator[str]:
+    async with fresh_postgres_database() as url:
+        await databases.migrate(url)
+        yield url
 
 
 @pytest.fixture(scope="session")

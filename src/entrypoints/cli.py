@@ -147,12 +147,21 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
     GracefulServer(uvicorn.Config(app, **options)).run()
 
 
+class _Version(argparse.Action):
+    """`--version`, looked up only when asked (a checkout asks git for its revision)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        build = build_info()
+        print(f"users-service {build.version} ({build.revision})")
+        parser.exit()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="users-service", description=__doc__)
-    build = build_info()
-    parser.add_argument(
-        "--version", action="version", version=f"users-service {build.version} ({build.revision})"
-    )
+    parser.add_argument("--version", action=_Version, help="show the version and git revision")
     commands = parser.add_subparsers(dest="command", required=True)
     serve_parser = commands.add_parser("serve", help="serve the HTTP API")
     serve_parser.add_argument("--host", default=None)

@@ -15,7 +15,7 @@ from users_service.adapters.sqlalchemy import (
     create_engine,
 )
 from users_service.adapters.sqlalchemy.health import DatabasePing
-from users_service.adapters.sqlalchemy.pooler import timeouts_sql
+from users_service.adapters.sqlalchemy.pooler import begin_with_timeouts
 from users_service.adapters.sqlalchemy.replica import Replica
 from users_service.adapters.tokens import Hs256TokenMinter, JwksClient, JwtSettings, JwtVerifier
 from users_service.application.idempotency import Idempotency
@@ -55,8 +55,7 @@ def _replica(settings: Settings) -> Replica | None:
 def _begin(settings: Settings) -> str:
     """How fast-path transactions begin: behind PgBouncer, with the timeouts it drops."""
     if settings.db_pgbouncer:
-        # One simple-protocol round trip: BEGIN and the SET LOCALs together.
-        return "; ".join(["BEGIN", *timeouts_sql(settings.db_statement_timeout)])
+        return begin_with_timeouts(settings.db_statement_timeout)
     return "BEGIN"
 
 

@@ -11,8 +11,7 @@ import httpx
 import jwt
 import pytest
 
-from tests.conftest import postgres_server
-from tests.support import databases
+from tests.conftest import fresh_postgres_database
 from tests.support.install import ROOT, Installed
 from tests.support.server_process import ServerProcess, free_port, migrate, start
 from tests.support.tokens import SECRET, bearer, token
@@ -24,12 +23,8 @@ async def database_url(request: pytest.FixtureRequest, installed: Installed) -> 
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{installed.writable_dir('e2e') / 'users.db'}"
         return
-    server = await postgres_server()
-    url = await databases.create_postgres_database(server)
-    try:
+    async with fresh_postgres_database() as url:
         yield url
-    finally:
-        await databases.drop_postgres_database(server, url)
 
 
 @pytest.fixture(scope="module")

@@ -28,9 +28,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import postgres_server
+from tests.conftest import fresh_postgres_database
 from tests.reliability.conftest import bearer_token, figures
-from tests.support import databases
 from tests.support.install import Installed
 from tests.support.server_process import ServerProcess, migrate, start
 from tests.support.timing import bound
@@ -58,16 +57,14 @@ async def drained(
     request: pytest.FixtureRequest, installed: Installed, tmp_path: Path
 ) -> AsyncIterator[Drained]:
     workers: int = request.param
-    postgres = await postgres_server()
-    url = await databases.create_postgres_database(postgres)
-    env = installed.environment(
-        DATABASE_URL=url,
-        AUTH_JWT_SECRET=SECRET,
-        LOG_LEVEL="INFO",
-        DRAIN_SECONDS=str(DRAIN_SECONDS),
-        SHUTDOWN_TIMEOUT=str(SHUTDOWN_TIMEOUT),
-    )
-    try:
+    async with fresh_postgres_database() as url:
+        env = installed.environment(
+            DATABASE_URL=url,
+            AUTH_JWT_SECRET=SECRET,
+            LOG_LEVEL="INFO",
+            DRAIN_SECONDS=str(DRAIN_SECONDS),
+            SHUTDOWN_TIMEOUT=str(SHUTDOWN_TIMEOUT),
+        )
         await asyncio.to_thread(migrate, installed, env)
         server = await asyncio.to_thread(
             start, installed, env, "--workers", str(workers), log=tmp_path / "server.log"
@@ -76,8 +73,6 @@ async def drained(
             yield Drained(server, workers, url)
         finally:
             server.kill()
-    finally:
-        await databases.drop_postgres_database(postgres, url)
 
 
 class Connection:

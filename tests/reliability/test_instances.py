@@ -12,9 +12,8 @@ from contextlib import AsyncExitStack, ExitStack
 import httpx
 import pytest
 
-from tests.conftest import postgres_server, require_engine
+from tests.conftest import fresh_postgres_database, require_engine
 from tests.reliability.conftest import bearer_token, figures
-from tests.support import databases
 from tests.support.install import Installed
 from tests.support.pgbouncer import PgBouncer, missing_reason, pgbouncer
 from tests.support.server_process import ServerProcess, migrate, start
@@ -29,12 +28,8 @@ FIGURES = figures("three instances behind PgBouncer", dict[str, object]())
 
 @pytest.fixture(scope="module")
 async def database() -> AsyncIterator[str]:
-    server = await postgres_server()
-    url = await databases.create_postgres_database(server)
-    try:
+    async with fresh_postgres_database() as url:
         yield url
-    finally:
-        await databases.drop_postgres_database(server, url)
 
 
 @pytest.fixture(scope="module")

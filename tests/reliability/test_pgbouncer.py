@@ -15,7 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import postgres_server, require_engine
+from tests.conftest import fresh_postgres_database, require_engine
 from tests.reliability.conftest import assert_problem, figures, make_settings, serve
 from tests.support import databases
 from tests.support.install import Installed
@@ -206,9 +206,7 @@ async def test_migrate_goes_direct_and_sets_the_role_timeouts(
 ) -> None:
     """`users-service migrate --role-settings`, as an operator runs it: DATABASE_URL names
     PgBouncer, DATABASE_MIGRATION_URL PostgreSQL itself."""
-    server = await postgres_server()
-    direct = await databases.create_postgres_database(server)
-    try:
+    async with fresh_postgres_database() as direct:
         env = installed.environment(
             DATABASE_URL=bouncer.url_for(direct),
             DATABASE_MIGRATION_URL=direct,
@@ -228,5 +226,3 @@ async def test_migrate_goes_direct_and_sets_the_role_timeouts(
         finally:
             await connection.close()
         assert sorted(settings) == ["jit=off", "lock_timeout=3000", "statement_timeout=3000"]
-    finally:
-        await databases.drop_postgres_database(server, direct)

@@ -58,7 +58,7 @@ def _server_settings(options: EngineOptions) -> dict[str, str]:
     settings = {"application_name": "users-service"}
     if options.pgbouncer:
         return settings  # the rest come from the role's settings (pooler.role_settings)
-    statement_ms = str(int(options.statement_timeout * 1000))
+    statement_ms = str(pooler.milliseconds(options.statement_timeout))
     return settings | {
         "statement_timeout": statement_ms,
         "lock_timeout": statement_ms,

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -36,24 +35,16 @@ _LAG = text(
 
 
 class Replica:
-    def __init__(
-        self,
-        engine: AsyncEngine,
-        max_lag: float,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, engine: AsyncEngine, max_lag: float) -> None:
         self.engine = engine
         self._max_lag = max_lag
-        self._clock = clock
         self._measured_at: float | None = None
         self._usable = False
         self._measuring: asyncio.Lock | None = None
-        self.lag: float | None = None
 
     async def usable(self) -> bool:
         """Whether reads may go to the replica now (measuring first if it is time)."""
-        now = self._clock()
+        now = time.monotonic()
         if self._measured_at is not None and now - self._measured_at < MEASURE_EVERY:
             return self._usable
         if self._measuring is None:
@@ -71,12 +62,12 @@ class Replica:
         except Exception as exc:
             if not is_transient(exc):
                 raise
-            self.lag, self._usable = None, False
+            self._usable = False
         else:
-            self.lag, self._usable = lag, lag <= self._max_lag
-        self._measured_at = self._clock()
+            self._usable = lag <= self._max_lag
+        self._measured_at = time.monotonic()
 
     def failed(self) -> None:
         """A read on the replica failed: skip it until the next measure."""
         self._usable = False
-        self._measured_at = self._clock()
+        self._measured_at = time.monotonic()
