@@ -92,8 +92,10 @@ fmt: $(STAMP) ## Format and autofix
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: $(STAMP) ## Benchmark the service against a raw asyncpg ceiling with wrk; writes BENCHMARKS.md
+bench: $(STAMP) ## Benchmark the service against a raw asyncpg ceiling (and through PgBouncer) with wrk; writes BENCHMARKS.md
 	@command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	@[ "$${BENCH_PGBOUNCER:-on}" = off ] || [ -x /usr/sbin/pgbouncer ] || \
+	    (apt-get update && apt-get install -y pgbouncer)
 	$(BIN)/python bench/run.py
 
 clean: ## Remove the virtual environment, caches and local data

@@ -51,6 +51,9 @@ class Config:
     )
     # "jwt": the service verifies an HS256 bearer token on every request; "off": AUTH_DISABLED.
     auth: str = field(default_factory=lambda: os.environ.get("BENCH_AUTH", "jwt"))
+    # "on": the service is also measured through PgBouncer (transaction mode, the shipped
+    # deploy/kubernetes/pgbouncer.ini) against itself direct; "off": not.
+    pgbouncer: str = field(default_factory=lambda: os.environ.get("BENCH_PGBOUNCER", "on"))
     run_token: str = field(default_factory=lambda: secrets.token_hex(4))
     jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
 
@@ -63,6 +66,8 @@ class Config:
             raise ValueError("BENCH_CEILING_BATCH must be executemany or unnest")
         if self.auth not in ("jwt", "off"):
             raise ValueError("BENCH_AUTH must be jwt or off")
+        if self.pgbouncer not in ("on", "off"):
+            raise ValueError("BENCH_PGBOUNCER must be on or off")
 
     @property
     def admin_dsn(self) -> str:

@@ -9,8 +9,10 @@ from config import Config
 from machine import Machine
 from wrk import WrkResult
 
-SERVICE, CEILING = "service", "ceiling"
+SERVICE, CEILING, POOLED = "service", "ceiling", "pgbouncer"
 P99_BAR = 3.0
+# The service through PgBouncer against the service direct.
+POOLED_BAR, POOLED_GOAL = 0.6, 0.8
 RSS_BAR_MB = 150.0
 
 
@@ -37,6 +39,8 @@ class Sample:
     peak_rss_kib: int
     cpu_seconds: float
     db_sessions: int
+    # Peak PostgreSQL server connections this server used (direct, or PgBouncer's).
+    db_connections: int = 0
 
     @property
     def cpu_ms_per_request(self) -> float:
@@ -94,6 +98,90 @@ def summarize(endpoint: Endpoint, samples: list[Sample]) -> Summary:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class PooledSummary:
+    endpoint: Endpoint
+    direct_rate: float
+    pooled_rate: float
+    ratio: float
+    direct_p99: float
+    pooled_p99: float
+    direct_cpu_ms: float
+    pooled_cpu_ms: float
+    direct_connections: int
+    pooled_connections: int
+
+
+def summarize_pooled(endpoint: Endpoint, samples: list[Sample]) -> PooledSummary:
+    """The service through PgBouncer against the service direct, round by round."""
+    mine = [s for s in samples if s.endpoint == endpoint.key]
+    rounds = sorted({s.round for s in mine})
+    pairs = [
+        (
+            next(s for s in mine if s.round == r and s.server == SERVICE),
+            next(s for s in mine if s.round == r and s.server == POOLED),
+        )
+        for r in rounds
+    ]
+    rows = endpoint.rows_per_request
+    return PooledSummary(
+        endpoint=endpoint,
+        direct_rate=median(d.result.rps for d, _ in pairs) * rows,
+        pooled_rate=median(p.result.rps for _, p in pairs) * rows,
+        ratio=median(p.result.rps / d.result.rps for d, p in pairs),
+        direct_p99=median(d.result.p99_ms for d, _ in pairs),
+        pooled_p99=median(p.result.p99_ms for _, p in pairs),
+        direct_cpu_ms=median(d.cpu_ms_per_request for d, _ in pairs),
+        pooled_cpu_ms=median(p.cpu_ms_per_request for _, p in pairs),
+        direct_connections=max(d.db_connections for d, _ in pairs),
+        pooled_connections=max(p.db_connections for _, p in pairs),
+    )
+
+
+def pooled_table(summaries: list[PooledSummary]) -> str:
+    lines = [
+        "| Endpoint | Direct | Through PgBouncer | Ratio (bar ≥ "
+        f"{POOLED_BAR:.1f}, goal {POOLED_GOAL:.1f}) | p99 direct / PgBouncer (ms) "
+        "| Server CPU ms/req, direct / PgBouncer "
+        "| Peak PostgreSQL connections, direct / PgBouncer |",
+        "|---|--:|--:|--:|--:|--:|--:|",
+    ]
+    for s in summaries:
+        unit = s.endpoint.unit
+        verdict = _verdict(s.ratio >= POOLED_BAR)
+        if s.ratio >= POOLED_GOAL:
+            verdict += ", goal met"
+        lines.append(
+            f"| `{s.endpoint.label}` | {s.direct_rate:,.0f} {unit} | {s.pooled_rate:,.0f} {unit} "
+            f"| **{s.ratio:.2f}** ({verdict}) | {s.direct_p99:.2f} / {s.pooled_p99:.2f} "
+            f"| {s.direct_cpu_ms:.2f} / {s.pooled_cpu_ms:.2f} "
+            f"| {s.direct_connections} / {s.pooled_connections} |"
+        )
+    return "\n".join(lines)
+
+
+def _pooled_section(config: Config, summaries: list[PooledSummary]) -> str:
+    if not summaries:
+        return ""
+    return f"""
+## Through PgBouncer
+
+The same service (same settings, `DB_POOL_SIZE` 20) with `DATABASE_URL` naming Debian's
+PgBouncer in transaction mode on the shipped `deploy/kubernetes/pgbouncer.ini`
+(`default_pool_size` 20, SCRAM), `DB_PGBOUNCER=true` and the role settings applied by
+`users-service migrate --role-settings`, measured in the same rounds as the service direct
+(ratio: through PgBouncer / direct, median of per-round ratios).
+
+{pooled_table(summaries)}
+
+Peak PostgreSQL connections are sampled from `pg_stat_activity` every 100 ms during the
+measured runs: the service's own pool direct, PgBouncer's server connections through it.
+One instance here: N instances direct hold up to N x `DB_POOL_SIZE` server connections,
+while through PgBouncer PostgreSQL never sees more than PgBouncer's pool
+(`default_pool_size` + `reserve_pool_size`) per PgBouncer, whatever N.
+"""
+
+
 def _verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
@@ -144,8 +232,8 @@ def rounds_table(endpoints: list[Endpoint], samples: list[Sample]) -> str:
     lines = [
         "| Endpoint | Round | Server | req/s | p50 (ms) | p99 (ms) | Requests "
         "| Failures (non-2xx + socket) | Server CPU ms/request | DB sessions opened "
-        "| Peak RSS (MB) |",
-        "|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| Peak DB connections | Peak RSS (MB) |",
+        "|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     labels = {e.key: e.label for e in endpoints}
     for s in samples:
@@ -153,7 +241,7 @@ def rounds_table(endpoints: list[Endpoint], samples: list[Sample]) -> str:
         lines.append(
             f"| `{labels[s.endpoint]}` | {s.round} | {s.server} | {r.rps:,.1f} | {r.p50_ms:.2f} "
             f"| {r.p99_ms:.2f} | {r.requests:,} | {s.failures} | {s.cpu_ms_per_request:.2f} "
-            f"| {s.db_sessions:,} | {s.peak_rss_kib / 1024:.0f} |"
+            f"| {s.db_sessions:,} | {s.db_connections} | {s.peak_rss_kib / 1024:.0f} |"
         )
     return "\n".join(lines)
 
@@ -167,7 +255,8 @@ def _settings(config: Config) -> str:
     )
     return "\n".join(
         [
-            f"- {config.rounds} rounds per endpoint, service then ceiling (A B A B ...); "
+            f"- {config.rounds} rounds per endpoint, service then ceiling (A B A B ...), "
+            f"then the service through PgBouncer (`BENCH_PGBOUNCER={config.pgbouncer}`); "
             f"each run {config.warmup} s warm-up (discarded) then {config.duration} s measured",
             f"- wrk `-t{config.threads} -c{config.connections}` (batch: "
             f"`-c{config.batch_connections}`, {config.batch_size} users a request), "
@@ -183,6 +272,7 @@ def markdown(
     machine: Machine,
     endpoints: list[Endpoint],
     summaries: list[Summary],
+    pooled_summaries: list[PooledSummary],
     samples: list[Sample],
     peak_rss_mb: float,
     failures: int,
@@ -235,7 +325,7 @@ Measured against the bars set in the performance issue; a missed bar is reported
 fatal (only non-2xx responses or crashes fail `make bench`).
 
 {bars_table(summaries, peak_rss_mb)}
-
+{_pooled_section(config, pooled_summaries)}
 ## Every round
 
 Server CPU is the worker process's user + system time during the measured run, per

@@ -9,6 +9,7 @@ bar is reported, not fatal.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 import sys
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import auth
 import database
+import pooler
 import probe
 import report
 import servers
@@ -79,6 +81,7 @@ async def measure(
     tag = f"{server.name[0]}{round_}"
     sampler = RssSampler(server.pid)
     sampler.start()
+    connections = database.ConnectionSampler(config)
 
     async def load(seconds: int, phase: str, log_suffix: str) -> WrkResult:
         return await run_wrk(
@@ -95,17 +98,31 @@ async def measure(
         warmup = await load(config.warmup, "w", "-warmup")
         sessions_before = await database.sessions(config)
         cpu_before = servers.cpu_seconds(server.pid)
+        connections.start()
         result = await load(config.duration, "m", "")
         cpu = servers.cpu_seconds(server.pid) - cpu_before
         sessions = await database.sessions(config) - sessions_before
     finally:
         peak = await sampler.stop()
+        peak_connections = await connections.stop()
     server.check_alive()
-    sample = Sample(endpoint, round_, server.name, result, warmup.failures, peak, cpu, sessions)
+    group = {report.SERVICE: database.DIRECT, pooler.NAME: database.POOLED}.get(server.name)
+    sample = Sample(
+        endpoint,
+        round_,
+        server.name,
+        result,
+        warmup.failures,
+        peak,
+        cpu,
+        sessions,
+        peak_connections.get(group, 0) if group else 0,
+    )
     log(
         f"{endpoint:6} round {round_} {server.name:7} {result.rps:9,.1f} req/s "
         f"p50 {result.p50_ms:7.2f} ms p99 {result.p99_ms:7.2f} ms "
         f"cpu {sample.cpu_ms_per_request:.2f} ms/req db sessions {sessions} "
+        f"server connections {sample.db_connections} "
         f"failures {sample.failures} rss {peak / 1024:.0f} MB"
     )
     if sample.failures:
@@ -132,33 +149,41 @@ async def benchmark(config: Config) -> int:
     log(f"load average {load_before}")
     lowest, highest = await prepare(config)
     postgres_version = await database.server_version(config)
-    service = servers.start_service(config)
-    ceiling = servers.start_ceiling(config)
-    samples: list[Sample] = []
     headers = {}
     if config.auth == "jwt":
         headers["Authorization"] = f"Bearer {auth.bearer_token(config.jwt_secret)}"
-    try:
-        for server in (service, ceiling):
+    samples: list[Sample] = []
+    with contextlib.ExitStack() as stack:
+        service = servers.start_service(config)
+        stack.callback(servers.stop, service)
+        ceiling = servers.start_ceiling(config)
+        stack.callback(servers.stop, ceiling)
+        under_test = [service, ceiling]
+        if config.pgbouncer == "on":
+            bouncer = stack.enter_context(pooler.start(config))
+            pooled_url = pooler.service_url(config, bouncer)
+            database.apply_role_settings(config, pooled_url)
+            pooled = servers.start_service(config, pooler.NAME, pooled_url, DB_PGBOUNCER="true")
+            stack.callback(servers.stop, pooled)
+            under_test.append(pooled)
+            log(f"PgBouncer {bouncer.port}: default_pool_size {bouncer.pool_size}")
+        for server in under_test:
             await servers.wait_ready(server, f"/users/{lowest}", headers)
             await probe.check_contract(
                 server.base_url, server.name, lowest, f"b{config.run_token}{server.name}", headers
             )
-        log("both servers answer every endpoint alike")
+        log(f"{', '.join(s.name for s in under_test)} answer every endpoint alike")
         cursor_files = {
             s.name: await probe.collect_cursors(s.base_url, s.name, LIST_LIMIT, headers)
-            for s in (service, ceiling)
+            for s in under_test
         }
         fixture = Fixture(lowest, highest, cursor_files, headers)
         for endpoint in endpoints(config):
             for round_ in range(1, config.rounds + 1):
-                for server in (service, ceiling):
+                for server in under_test:
                     samples.append(await measure(config, fixture, endpoint.key, round_, server))
         service_hwm_mb = servers.memory_kib(service.pid)["VmHWM"] / 1024
         ceiling_hwm_mb = servers.memory_kib(ceiling.pid)["VmHWM"] / 1024
-    finally:
-        servers.stop(service)
-        servers.stop(ceiling)
 
     log(
         f"users table now holds {await database.row_count(config):,} rows; "
@@ -166,6 +191,9 @@ async def benchmark(config: Config) -> int:
     )
     all_endpoints = endpoints(config)
     summaries = [report.summarize(e, samples) for e in all_endpoints]
+    pooled_summaries = [
+        report.summarize_pooled(e, samples) for e in all_endpoints if config.pgbouncer == "on"
+    ]
     peak_rss_mb = max(service_hwm_mb, *(s.service_rss_mb for s in summaries))
     failures = sum(s.failures for s in samples)
     notes = []
@@ -181,6 +209,7 @@ async def benchmark(config: Config) -> int:
         describe(postgres_version, load_before),
         all_endpoints,
         summaries,
+        pooled_summaries,
         samples,
         peak_rss_mb,
         failures,
@@ -194,6 +223,9 @@ async def benchmark(config: Config) -> int:
     print()
     print(report.bars_table(summaries, peak_rss_mb))
     print()
+    if pooled_summaries:
+        print(report.pooled_table(pooled_summaries))
+        print()
     log(f"wrote {config.output}")
     if failures:
         log(f"FAILED: {failures} non-2xx responses or socket errors (see bench/results/)")

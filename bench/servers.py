@@ -55,18 +55,21 @@ def _spawn(name: str, argv: list[str], env: dict[str, str], port: int) -> Server
     return Server(name, port, process, log, log_path)
 
 
-def start_service(config: Config) -> Server:
+def start_service(
+    config: Config, name: str = "service", database_url: str | None = None, **extra: str
+) -> Server:
     """`users-service serve`: uvicorn, 1 worker in-process, uvloop, httptools, no access log."""
     port = free_port()
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("AUTH_")}
     env = {
         **inherited,
         **auth.service_env(config.auth, config.jwt_secret),
-        "DATABASE_URL": config.service_database_url,
+        "DATABASE_URL": database_url or config.service_database_url,
         "LOG_LEVEL": "WARNING",
+        **extra,
     }
     argv = [str(VENV_BIN / "users-service"), "serve", "--host", "127.0.0.1", "--port", str(port)]
-    return _spawn("service", argv, env, port)
+    return _spawn(name, argv, env, port)
 
 
 def start_ceiling(config: Config) -> Server:

@@ -112,6 +112,7 @@ class Container(containers.DeclarativeContainer):
             engine,
             fast_path=providers.Callable(lambda s: s.db_fast_path, settings),
             begin=providers.Callable(_begin, settings),
+            pgbouncer=providers.Callable(lambda s: s.db_pgbouncer, settings),
             replica=replica,
         ),
     )

@@ -4,11 +4,13 @@ kubernetes-validate, in `make lint`, check each file on its own.)"""
 
 from __future__ import annotations
 
+import configparser
 import re
 from pathlib import Path
 from typing import Any
 
 import yaml
+from sqlalchemy.engine import make_url
 
 from users_service.entrypoints.settings import Settings
 
@@ -38,10 +40,11 @@ def _defaults() -> tuple[float, float]:
 
 def test_compose_migrates_first_and_holds_no_secret() -> None:
     services = _load(ROOT / "compose.yaml")["services"]
-    assert services["migrate"]["command"] == ["users-service", "migrate"]
+    assert services["migrate"]["command"] == ["users-service", "migrate", "--role-settings"]
     api = services["api"]
     assert api["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
-    assert api["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert services["pgbouncer"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert "pgbouncer" in api["depends_on"]
     assert "/readyz" in " ".join(api["healthcheck"]["test"])
     for service in services.values():
         for name, value in (service.get("environment") or {}).items():
@@ -88,7 +91,7 @@ def test_kubernetes_configuration_comes_from_a_config_map_and_a_secret() -> None
         sources = {next(iter(source)) for source in container["envFrom"]}
         assert sources == {"configMapRef", "secretRef"}
     (migrate,) = job["containers"]
-    assert migrate["command"] == ["users-service", "migrate"]
+    assert migrate["command"] == ["users-service", "migrate", "--role-settings"]
     config = _load(KUBERNETES / "configmap.yaml")["data"]
     assert not any(word in name for name in config for word in SECRET_NAMES)
 
@@ -113,3 +116,93 @@ def test_the_image_runs_one_unprivileged_process_and_never_migrates() -> None:
     instructions = re.findall(r"^(?:RUN|CMD|ENTRYPOINT) .+$", runtime, flags=re.MULTILINE)
     assert not any("migrate" in line for line in instructions)  # its own step
     assert "--require-hashes" in dockerfile
+
+
+def _pgbouncer_ini() -> configparser.SectionProxy:
+    config = configparser.ConfigParser(interpolation=None, comment_prefixes=(";",))
+    config.read(KUBERNETES / "pgbouncer.ini")
+    return config["pgbouncer"]
+
+
+def _host_port(url: str) -> tuple[str | None, int | None]:
+    parsed = make_url(url.replace("${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD}", "x"))
+    return parsed.host, parsed.port
+
+
+def test_pgbouncer_pools_transactions_and_refuses_what_it_cannot_carry() -> None:
+    """The shipped pgbouncer.ini also runs under Debian's PgBouncer in
+    tests/reliability/test_pgbouncer.py; here, what the service relies on."""
+    ini = _pgbouncer_ini()
+    assert ini["pool_mode"] == "transaction"
+    assert ini["ignore_startup_parameters"] == ""  # refused, never silently dropped
+    assert ini["auth_type"] == "scram-sha-256"
+    # The service gives up on a pool checkout after DB_POOL_TIMEOUT and on a statement
+    # after DB_STATEMENT_TIMEOUT; PgBouncer's own queue must not answer first.
+    fields = Settings.model_fields
+    assert float(ini["query_wait_timeout"]) > (
+        float(fields["db_pool_timeout"].default) + float(fields["db_statement_timeout"].default)
+    )
+
+
+def test_the_api_goes_through_pgbouncer_and_migrations_go_direct() -> None:
+    config = _load(KUBERNETES / "configmap.yaml")["data"]
+    assert config["DB_PGBOUNCER"] == "true"
+    secret = _load(KUBERNETES / "secret.example.yaml")["stringData"]
+    service = _load(KUBERNETES / "pgbouncer-service.yaml")
+    (port,) = service["spec"]["ports"]
+    assert _host_port(secret["DATABASE_URL"]) == (service["metadata"]["name"], port["port"])
+    assert _host_port(secret["DATABASE_MIGRATION_URL"])[1] == 5432
+
+    services = _load(ROOT / "compose.yaml")["services"]
+    api, migrate = services["api"]["environment"], services["migrate"]["environment"]
+    assert api["DB_PGBOUNCER"] == migrate["DB_PGBOUNCER"] == "true"
+    assert _host_port(api["DATABASE_URL"]) == ("pgbouncer", int(_pgbouncer_ini()["listen_port"]))
+    assert _host_port(migrate["DATABASE_MIGRATION_URL"]) == ("postgres", 5432)
+
+
+def test_compose_and_kubernetes_run_pgbouncer_on_the_same_file() -> None:
+    ini = _pgbouncer_ini()
+    auth_folder = str(Path(ini["auth_file"]).parent)
+    kustomization = _load(KUBERNETES / "kustomization.yaml")
+    (generated,) = kustomization["configMapGenerator"]
+    assert generated["files"] == ["pgbouncer.ini"]
+    for name in ("pgbouncer-deployment.yaml", "pgbouncer-service.yaml", "pgbouncer-pdb.yaml"):
+        assert name in kustomization["resources"]
+    pod = _load(KUBERNETES / "pgbouncer-deployment.yaml")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["command"][-1] == "/etc/pgbouncer/pgbouncer.ini"
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    assert mounts["/etc/pgbouncer/pgbouncer.ini"]["subPath"] == "pgbouncer.ini"
+    assert auth_folder in mounts
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert (
+        volumes[mounts["/etc/pgbouncer/pgbouncer.ini"]["name"]]["configMap"]["name"]
+        == (generated["name"])
+    )
+    secret = _load(KUBERNETES / "pgbouncer-secret.example.yaml")
+    assert (
+        volumes[mounts[auth_folder]["name"]]["secret"]["secretName"] == (secret["metadata"]["name"])
+    )
+    assert Path(ini["auth_file"]).name in secret["stringData"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+
+    bouncer = _load(ROOT / "compose.yaml")["services"]["pgbouncer"]
+    assert (
+        "./deploy/kubernetes/pgbouncer.ini:/etc/pgbouncer/pgbouncer.ini:ro" in (bouncer["volumes"])
+    )
+    assert any(mount.startswith(f"{auth_folder}:") for mount in bouncer["tmpfs"])
+    assert ini["auth_file"] in " ".join(bouncer["command"])
+    assert bouncer["image"] == container["image"]
+
+
+def test_connection_arithmetic_fits_postgres_default_limit() -> None:
+    """Pods x pool size are PgBouncer's clients; PgBouncer pods x (pool + reserve) are
+    PostgreSQL's connections, under its default max_connections (100) with room left for
+    migrations and administration."""
+    ini = _pgbouncer_ini()
+    pool_size = int(_load(KUBERNETES / "configmap.yaml")["data"]["DB_POOL_SIZE"])
+    max_pods = _load(KUBERNETES / "hpa.yaml")["spec"]["maxReplicas"]
+    bouncers = _load(KUBERNETES / "pgbouncer-deployment.yaml")["spec"]["replicas"]
+    assert max_pods * pool_size <= int(ini["max_client_conn"])
+    server = bouncers * (int(ini["default_pool_size"]) + int(ini["reserve_pool_size"]))
+    assert server + 10 <= 100, server

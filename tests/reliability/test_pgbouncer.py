@@ -19,7 +19,7 @@ from tests.conftest import fresh_postgres_database, require_engine
 from tests.reliability.conftest import assert_problem, figures, make_settings, serve
 from tests.support import databases
 from tests.support.install import Installed
-from tests.support.pgbouncer import PgBouncer, missing_reason, pgbouncer
+from tests.support.pgbouncer import SHIPPED, PgBouncer, missing_reason, pgbouncer
 from tests.support.timing import bound
 from users_service.adapters.sqlalchemy import EngineOptions, create_engine
 from users_service.entrypoints.migrations import apply_role_settings
@@ -106,6 +106,32 @@ async def test_concurrent_requests_are_all_answered_right(
     assert "prepared statement" not in bouncer.log()
     FIGURES[f"{CONCURRENT} concurrent requests ({'fast path' if fast_path else 'SQLAlchemy'})"] = (
         dict(sorted(counts.items()))
+    )
+
+
+async def test_the_shipped_configuration_serves_the_service(
+    postgres_url: str, role_timeouts: None
+) -> None:
+    """deploy/kubernetes/pgbouncer.ini (Kubernetes and Compose), as shipped but for where it
+    listens and what it points at: SCRAM with the password, transaction pooling, and
+    startup parameters refused rather than dropped."""
+    require_engine(missing_reason(), "PgBouncer")
+    password = "shipped-config-password"
+    with pgbouncer(postgres_url, pool_size=None, config_file=SHIPPED, password=password) as shipped:
+        url = shipped.url_for(postgres_url, password)
+        async with serve(make_settings(url, db_pgbouncer=True)) as service:
+            assert (await service.client.get("/readyz")).status_code == 200
+            counts = await _mixed_load(service.client, "shipped")
+        assert set(counts) <= {200, 201}, counts
+        assert "prepared statement" not in shipped.log()
+        wrong = shipped.url_for(postgres_url, "not-the-password")
+        async with serve(make_settings(wrong, db_pgbouncer=True), empty=False) as service:
+            assert_problem(await service.client.get("/readyz"), 503)
+        async with serve(make_settings(url, db_pgbouncer=False), empty=False) as service:
+            assert_problem(await service.client.get("/users"), 503)
+        assert "unsupported startup parameter" in shipped.log()
+    FIGURES[f"{CONCURRENT} concurrent requests (shipped pgbouncer.ini)"] = dict(
+        sorted(counts.items())
     )
 
 

@@ -4,6 +4,7 @@ as root (PgBouncer refuses root), from a folder of its own, and is stopped after
 
 from __future__ import annotations
 
+import configparser
 import os
 import pwd
 import shutil
@@ -11,7 +12,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,9 +38,11 @@ class PgBouncer:
     folder: Path
     pool_size: int
 
-    def url_for(self, direct_url: str) -> str:
+    def url_for(self, direct_url: str, password: str | None = None) -> str:
         """`direct_url` (a database on the PostgreSQL server), through this PgBouncer."""
         url = make_url(direct_url).set(host="127.0.0.1", port=self.port)
+        if password is not None:
+            url = url.set(password=password)
         return url.render_as_string(hide_password=False)
 
     def log(self) -> str:
@@ -47,47 +50,72 @@ class PgBouncer:
         return path.read_text(errors="replace") if path.exists() else ""
 
 
-_CONFIG = """\
-[databases]
-* = host={host} port={port}
+# The tests' own settings, on top of the shipped file's or of PgBouncer's defaults.
+_TEST_SETTINGS = {
+    "pool_mode": "transaction",
+    "auth_type": "trust",
+    "max_client_conn": "500",
+    "server_reset_query": "",
+}
+SHIPPED = Path(__file__).resolve().parents[2] / "deploy" / "kubernetes" / "pgbouncer.ini"
 
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = {listen}
-unix_socket_dir =
-auth_type = trust
-auth_file = {folder}/userlist.txt
-pool_mode = transaction
-default_pool_size = {pool_size}
-max_client_conn = 500
-server_reset_query =
-logfile = {folder}/pgbouncer.log
-pidfile = {folder}/pgbouncer.pid
-ignore_startup_parameters = {ignored}
-"""
+
+def _config(
+    base: Path | None, server_host: str, server_port: int, listen: int, folder: Path
+) -> configparser.ConfigParser:
+    config = configparser.ConfigParser(
+        interpolation=None, comment_prefixes=(";", "#"), inline_comment_prefixes=None
+    )
+    config.optionxform = str  # type: ignore[assignment,method-assign]
+    if base is not None:
+        config.read(base)
+    else:
+        config.read_dict({"pgbouncer": _TEST_SETTINGS})
+    # What is site-specific: the server behind it (every database name, on the tests'
+    # server), where to listen, and where its files are.
+    config["databases"] = {"*": f"host={server_host} port={server_port}"}
+    config["pgbouncer"].update(
+        {
+            "listen_addr": "127.0.0.1",
+            "listen_port": str(listen),
+            "unix_socket_dir": "",
+            "auth_file": str(folder / "userlist.txt"),
+            "logfile": str(folder / "pgbouncer.log"),
+            "pidfile": str(folder / "pgbouncer.pid"),
+        }
+    )
+    return config
 
 
 @contextmanager
 def pgbouncer(
-    server_url: str, *, pool_size: int = 5, ignore_startup_parameters: str = ""
+    server_url: str,
+    *,
+    pool_size: int | None = 5,
+    ignore_startup_parameters: str = "",
+    config_file: Path | None = None,
+    password: str = "",
+    settings: Mapping[str, str] | None = None,
 ) -> Iterator[PgBouncer]:
-    """`ignore_startup_parameters`: what PgBouncer accepts and silently drops."""
+    """`ignore_startup_parameters`: what PgBouncer accepts and silently drops.
+    `config_file`: start from a shipped configuration instead of the tests' own (only
+    what is site-specific changes); `pool_size` None keeps its pool size. `settings`:
+    more of the [pgbouncer] section, set last."""
     server = make_url(server_url)
     folder = Path(tempfile.mkdtemp(prefix="pgbouncer-"))
     folder.chmod(0o777)
     port = free_port()
     user = server.username or "postgres"
-    (folder / "userlist.txt").write_text(f'"{user}" ""\n')
-    (folder / "pgbouncer.ini").write_text(
-        _CONFIG.format(
-            host=server.host or "127.0.0.1",
-            port=server.port or 5432,
-            listen=port,
-            folder=folder,
-            pool_size=pool_size,
-            ignored=ignore_startup_parameters,
-        )
-    )
+    (folder / "userlist.txt").write_text(f'"{user}" "{password}"\n')
+    config = _config(config_file, server.host or "127.0.0.1", server.port or 5432, port, folder)
+    if pool_size is not None:
+        config["pgbouncer"]["default_pool_size"] = str(pool_size)
+    if ignore_startup_parameters or config_file is None:
+        config["pgbouncer"]["ignore_startup_parameters"] = ignore_startup_parameters
+    config["pgbouncer"].update(settings or {})
+    with (folder / "pgbouncer.ini").open("w") as ini:
+        config.write(ini)
+    effective_pool = int(config["pgbouncer"].get("default_pool_size", "20"))
     command = [BINARY, str(folder / "pgbouncer.ini")]
     identity = {}
     if os.geteuid() == 0:
@@ -103,7 +131,7 @@ def pgbouncer(
         stderr=subprocess.STDOUT,
         **identity,  # type: ignore[arg-type]
     )
-    bouncer = PgBouncer(port, folder, pool_size)
+    bouncer = PgBouncer(port, folder, effective_pool)
     try:
         deadline = time.monotonic() + bound(10)
         while time.monotonic() < deadline and process.poll() is None:

@@ -167,3 +167,20 @@ def test_the_fast_path_refuses_what_it_would_run_wrongly() -> None:
         cache(select(users.c.id).where(users.c.id.in_(bindparam("ids", expanding=True))))
     statement = select(users.c.id).where(users.c.id == bindparam("id"))
     assert cache(statement) is cache(statement)  # cached by the statement itself
+
+
+def test_asyncpg_unnamed_statement_hooks() -> None:
+    """`adapters/sqlalchemy/fast_path.UnnamedStatements` (behind PgBouncer) calls
+    `Connection._get_statement(sql, timeout, use_cache=False)` and
+    `protocol.bind_execute(state, args, portal, limit, return_extra, timeout)`, and reads
+    the state's `name` and `prepared`. (tests/integration/test_unnamed_statements.py checks
+    what they do on a real server.)"""
+    import asyncpg
+    from asyncpg.protocol.protocol import BaseProtocol, PreparedStatementState
+
+    parameters = inspect.signature(asyncpg.Connection._get_statement).parameters
+    assert list(parameters)[:3] == ["self", "query", "timeout"]
+    assert "use_cache" in parameters, "Connection._get_statement lost use_cache"
+    assert hasattr(BaseProtocol, "bind_execute"), "the protocol lost bind_execute"
+    for attribute in ("name", "prepared"):
+        assert hasattr(PreparedStatementState, attribute), attribute

@@ -24,7 +24,9 @@ fast path against SQLAlchemy's own execution: GET by id 0.43 ms against 0.94, a 
 It relies on private SQLAlchemy internals, each with a canary test in
 `tests/unit/test_library_hooks.py`: `QueuePool._pre_ping`, the asyncpg dialect's
 `async_creator_fn`, `MissingGreenlet` raised before any I/O, a synchronous
-`invalidate()`, and the pool's `dispatch` event lists.
+`invalidate()`, and the pool's `dispatch` event lists. Behind PgBouncer it also keeps the
+descriptions of its unnamed statements (`UnnamedStatements`, on asyncpg internals with
+canaries of their own).
 """
 
 from __future__ import annotations
@@ -121,13 +123,59 @@ class _Compiled:
         ]
 
 
+class UnnamedStatements:
+    """Behind a transaction-mode pooler (`DB_PGBOUNCER`): each statement's description,
+    kept per connection, so that it runs in one round trip instead of two.
+
+    There asyncpg's statement cache is off and every statement is unnamed. asyncpg then
+    sends Parse and Describe, waits for the description, and sends Parse, Bind and
+    Execute again in a second round trip (an unnamed statement is marked unprepared, so
+    `bind_execute` always parses it anew, in the same batch and so on the same server
+    connection). Kept here, the description is asked for once per connection and
+    statement; each execution is then Parse, Bind, Execute and Sync in one batch, with
+    nothing left on the server between transactions. Measured by `make bench` through
+    PgBouncer: see the README's Scaling section.
+
+    Relies on asyncpg internals, each with a canary in `tests/unit/test_library_hooks.py`:
+    `Connection._get_statement(..., use_cache=False)` returns an unnamed, unprepared
+    state when the cache is off, and `_protocol.bind_execute` re-parses such a state.
+    """
+
+    def __init__(self) -> None:
+        self._states: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+    async def _state(self, driver: Any, sql: str) -> Any:
+        states = self._states.get(driver)
+        if states is None:
+            states = self._states[driver] = {}
+        state = states.get(sql)
+        if state is None:
+            state = await driver._get_statement(sql, None, use_cache=False)
+            if state.name or state.prepared:  # would outlive the transaction: refuse
+                raise RuntimeError("asyncpg kept a named statement behind a pooler")
+            states[sql] = state
+        return state
+
+    async def fetch(self, driver: Any, sql: str, args: list[Any]) -> list[Row]:
+        state = await self._state(driver, sql)
+        rows: list[Row] = await driver._protocol.bind_execute(state, args, "", 0, False, None)
+        return rows
+
+    async def execute(self, driver: Any, sql: str, args: list[Any]) -> str:
+        state = await self._state(driver, sql)
+        _, status, _ = await driver._protocol.bind_execute(state, args, "", 0, True, None)
+        return bytes(status).decode()
+
+
 @dataclass(frozen=True, slots=True)
 class FastPath:
-    """The fast path of one engine: its compiled statements, and how a transaction
-    begins (behind PgBouncer, with the timeouts a pooler cannot carry: `SET LOCAL`)."""
+    """The fast path of one engine: its compiled statements, how a transaction begins
+    (behind PgBouncer, with the timeouts a pooler cannot carry: `SET LOCAL`) and, behind
+    a pooler, the descriptions of its unnamed statements."""
 
     cache: StatementCache
     begin: str = "BEGIN"
+    unnamed: UnnamedStatements | None = None
 
 
 class StatementCache:
@@ -154,9 +202,16 @@ class DriverExecutor:
     on the generic path.
     """
 
-    def __init__(self, driver_connection: Any, engine: AsyncEngine, cache: StatementCache):
+    def __init__(
+        self,
+        driver_connection: Any,
+        engine: AsyncEngine,
+        cache: StatementCache,
+        unnamed: UnnamedStatements | None = None,
+    ) -> None:
         self._driver = driver_connection
         self._cache = cache
+        self._unnamed = unnamed
         self._echo = engine.sync_engine.logger if engine.echo else None
         self.dialect_name = engine.dialect.name
 
@@ -170,11 +225,17 @@ class DriverExecutor:
         if not isinstance(params, Mapping):
             raise TypeError("on asyncpg, batch with array parameters in one statement")
         compiled = self._compiled(statement)
+        if self._unnamed is not None:
+            return await self._unnamed.fetch(self._driver, compiled.sql, compiled.arguments(params))
         return list(await self._driver.fetch(compiled.sql, *compiled.arguments(params)))
 
     async def rowcount(self, statement: Executable, params: Mapping[str, Any]) -> int:
         compiled = self._compiled(statement)
-        status: str = await self._driver.execute(compiled.sql, *compiled.arguments(params))
+        arguments = compiled.arguments(params)
+        if self._unnamed is not None:
+            status = await self._unnamed.execute(self._driver, compiled.sql, arguments)
+        else:
+            status = await self._driver.execute(compiled.sql, *arguments)
         # asyncpg returns the command tag, e.g. "DELETE 3" or "UPDATE 1".
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
@@ -236,7 +297,7 @@ class DriverSession:
         self._driver: Any = pooled.driver_connection
         self._begin = fast.begin
         self._in_transaction = False
-        self.executor: Executor = DriverExecutor(self._driver, engine, fast.cache)
+        self.executor: Executor = DriverExecutor(self._driver, engine, fast.cache, fast.unnamed)
 
     async def begin(self) -> None:
         await self._driver.execute(self._begin)  # one round trip, SET LOCALs included

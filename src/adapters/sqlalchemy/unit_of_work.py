@@ -10,7 +10,11 @@ from users_service.adapters.sqlalchemy import fast_path
 from users_service.adapters.sqlalchemy.engine import SQLITE_READ_ONLY
 from users_service.adapters.sqlalchemy.errors import is_transient, unavailable
 from users_service.adapters.sqlalchemy.executors import ConnectionExecutor, Executor
-from users_service.adapters.sqlalchemy.fast_path import FastPath, StatementCache
+from users_service.adapters.sqlalchemy.fast_path import (
+    FastPath,
+    StatementCache,
+    UnnamedStatements,
+)
 from users_service.adapters.sqlalchemy.idempotency import SqlAlchemyIdempotencyRepository
 from users_service.adapters.sqlalchemy.replica import Replica
 from users_service.adapters.sqlalchemy.repository import SqlAlchemyUserRepository
@@ -170,12 +174,16 @@ class SqlAlchemyUnitOfWorkFactory:
         *,
         fast_path: bool = True,
         begin: str = "BEGIN",
+        pgbouncer: bool = False,
         replica: Replica | None = None,
     ) -> None:
         self.engine = engine
         self.replica = replica
         use_fast_path = fast_path and engine.dialect.name == "postgresql"
-        self._fast = FastPath(StatementCache(engine.dialect), begin) if use_fast_path else None
+        unnamed = UnnamedStatements() if pgbouncer else None
+        self._fast = (
+            FastPath(StatementCache(engine.dialect), begin, unnamed) if use_fast_path else None
+        )
 
     @property
     def fast_path(self) -> bool:
