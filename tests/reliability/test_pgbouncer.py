@@ -20,6 +20,7 @@ from tests.reliability.conftest import assert_problem, figures, make_settings, s
 from tests.support import databases
 from tests.support.install import Installed
 from tests.support.pgbouncer import SHIPPED, PgBouncer, missing_reason, pgbouncer
+from tests.support.tcp_proxy import TcpProxy
 from tests.support.timing import bound
 from users_service.adapters.sqlalchemy import EngineOptions, create_engine
 from users_service.entrypoints.migrations import apply_role_settings
@@ -252,3 +253,39 @@ async def test_migrate_goes_direct_and_sets_the_role_timeouts(
         finally:
             await connection.close()
         assert sorted(settings) == ["jit=off", "lock_timeout=3000", "statement_timeout=3000"]
+
+
+@pytest.mark.contract_bound
+async def test_a_silent_database_behind_pgbouncer_is_a_503_within_the_bound(
+    proxied_url: str, proxy: TcpProxy
+) -> None:
+    """PgBouncer stays up while the database behind it falls silent (no reset, no answer):
+    the statement timeout cannot reach it, so asyncpg's client-side `command_timeout`
+    (DB_STATEMENT_TIMEOUT + 1 s) answers, as a 503, within the documented bound."""
+    require_engine(missing_reason(), "PgBouncer")
+    statement_timeout = 1.0
+    with pgbouncer(proxied_url, pool_size=5) as silent:
+        settings = make_settings(
+            silent.url_for(proxied_url),
+            db_pgbouncer=True,
+            db_statement_timeout=statement_timeout,
+            db_pool_timeout=1.5,
+        )
+        async with serve(settings) as service:
+            created = await service.client.post(
+                "/users", json={"email": "quiet@example.com", "name": "Q"}
+            )
+            assert created.status_code == 201, created.text
+            proxy.cut("blackhole")
+            answers = []
+            for method, path, body in (
+                ("GET", f"/users/{created.json()['id']}", None),
+                ("POST", "/users", {"email": "quiet2@example.com", "name": "Q"}),
+            ):
+                started = time.monotonic()
+                response = await service.client.request(method, path, json=body)
+                answers.append(time.monotonic() - started)
+                assert_problem(response, 503)
+            assert max(answers) < statement_timeout + 1 + bound(1.5), answers
+            proxy.restore()
+    FIGURES["silent database behind PgBouncer, 503 after, s"] = [round(a, 2) for a in answers]
