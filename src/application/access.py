@@ -46,7 +46,15 @@ class InsufficientScope(ApplicationError):
 
 
 class InvalidToken(ApplicationError):
-    """The credentials are missing, malformed, expired, forged or wrongly signed."""
+    """The credentials are missing, malformed, expired, forged or wrongly signed.
+
+    `reason` is a short word for operators' metrics (`missing`, `malformed`,
+    `algorithm`, `expired`, `not_yet_valid`, `bad_signature`, `unknown_key`...), never
+    the token or anything from it."""
+
+    def __init__(self, message: str, reason: str = "invalid") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class AuthenticationUnavailable(ApplicationError):

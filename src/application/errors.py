@@ -12,10 +12,14 @@ class ApplicationError(Exception):
 
 
 class StorageUnavailable(ApplicationError):
-    """Storage did not answer in time, or refused connections. Safe to retry."""
+    """Storage did not answer in time, or refused connections. Safe to retry.
 
-    def __init__(self, message: str = "The database is unavailable.") -> None:
+    `cause`, for operators' metrics: `pool_timeout`, `statement_timeout`,
+    `unreachable`, `read_only`, `pooler`, `overloaded` or `other`."""
+
+    def __init__(self, message: str = "The database is unavailable.", cause: str = "other") -> None:
         super().__init__(message)
+        self.cause = cause
 
 
 class ReplicaUnavailable(StorageUnavailable):

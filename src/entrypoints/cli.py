@@ -100,6 +100,11 @@ def mint(settings: Settings, subject: str, scopes: str, ttl: int) -> None:
 
 
 def serve(settings: Settings, host: str, port: int, workers: int) -> None:
+    from users_service.entrypoints.metrics_setup import prepare_multiprocess, start_metrics_server
+
+    # Before anything imports prometheus-client in a worker (see metrics_setup.py).
+    metrics_folder = prepare_multiprocess(settings, workers)
+
     import uvicorn
 
     from users_service.entrypoints.container import container_for
@@ -137,9 +142,12 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
         # Each worker process imports the app and builds its own container and engine
         # from the environment; the supervisor passes SIGTERM on to every worker, and
         # each drains (drain.py).
+        start_metrics_server(settings, host, metrics_folder, None)
         uvicorn.run(ASGI_FACTORY, factory=True, workers=workers, **options)
         return
-    app = create_app(container_for(settings), drain_on_signals=True)
+    container = container_for(settings)
+    app = create_app(container, drain_on_signals=True)
+    start_metrics_server(settings, host, None, container.metrics())
     # The app, its routes and schemas live as long as the process: keep them out of the
     # collector's generations, so full collections stay short under load (p99 latency).
     gc.collect()

@@ -4,28 +4,35 @@ settings, adapters and use cases; the HTTP edge builds its own objects from them
 
 from __future__ import annotations
 
+from typing import Any
+
 from dependency_injector import containers, providers
 
 from users_service.adapters.clock import SystemClock
 from users_service.adapters.email_syntax import EmailValidatorSyntax
 from users_service.adapters.memory import InMemoryUnitOfWorkFactory
+from users_service.adapters.metrics import PoolStats, PrometheusMetrics
 from users_service.adapters.sqlalchemy import (
     EngineOptions,
     SqlAlchemyUnitOfWorkFactory,
     create_engine,
 )
 from users_service.adapters.sqlalchemy.health import DatabasePing
+from users_service.adapters.sqlalchemy.instrumentation import Instrumentation
 from users_service.adapters.sqlalchemy.pooler import begin_with_timeouts
 from users_service.adapters.sqlalchemy.replica import Replica
 from users_service.adapters.tokens import Hs256TokenMinter, JwksClient, JwtSettings, JwtVerifier
 from users_service.application.idempotency import Idempotency
+from users_service.application.metrics import NO_METRICS, UsageMetrics
 from users_service.application.users.delete import DeleteUser
 from users_service.application.users.get import GetUser
 from users_service.application.users.listing import ListUsers
 from users_service.application.users.register import RegisterUsers
 from users_service.application.users.update import UpdateUser
+from users_service.entrypoints.build_info import build_info
 from users_service.entrypoints.lifecycle import Lifecycle, always_ready
 from users_service.entrypoints.settings import Settings, load_settings
+from users_service.entrypoints.tracing import Tracing, tracing_from_environment
 
 
 def _engine_options(settings: Settings, url: str | None = None) -> EngineOptions:
@@ -59,7 +66,52 @@ def _begin(settings: Settings) -> str:
     return "BEGIN"
 
 
-def _token_verifier(settings: Settings) -> JwtVerifier | None:
+def _metrics(settings: Settings) -> PrometheusMetrics | None:
+    if not settings.metrics:
+        return None
+    build = build_info()
+    return PrometheusMetrics(build.version, build.revision)
+
+
+def _usage_metrics(metrics: PrometheusMetrics | None) -> UsageMetrics:
+    return NO_METRICS if metrics is None else metrics
+
+
+def _instrumentation(
+    settings: Settings, metrics: PrometheusMetrics | None, tracing: Tracing | None
+) -> Instrumentation | None:
+    """What every database statement reports to, or None (then nothing is wrapped)."""
+    if metrics is None and tracing is None:
+        return None
+    system = "sqlite" if settings.database_url.startswith("sqlite") else "postgresql"
+    return Instrumentation(metrics, tracing.tracer if tracing else None, system)
+
+
+def watch_pools(container: Container) -> None:
+    """The pools' own counters, sampled into the metrics (no pool listener)."""
+    metrics = container.metrics()
+    if metrics is None or container.backend() != "sqlalchemy":
+        return
+    settings = container.settings()
+    factory = container.unit_of_work()
+    most = settings.db_pool_size + settings.db_max_overflow
+    primary_waiting, replica_waiting = factory.waiting
+    engines = [("primary", container.engine(), primary_waiting)]
+    replica = container.replica()
+    if replica is not None:
+        engines.append(("replica", replica.engine, replica_waiting))
+    for name, engine, waiting in engines:
+        pool = engine.sync_engine.pool
+
+        def stats(pool: Any = pool, waiting: Any = waiting) -> PoolStats:
+            return PoolStats(pool.checkedout(), pool.checkedin(), most, waiting.count)
+
+        metrics.watch_pool(name, stats)
+
+
+def _token_verifier(
+    settings: Settings, metrics: PrometheusMetrics | None, tracing: Tracing | None
+) -> JwtVerifier | None:
     if settings.auth_disabled:
         return None
     jwks = None
@@ -68,6 +120,8 @@ def _token_verifier(settings: Settings) -> JwtVerifier | None:
             settings.auth_jwks_url,
             max_age=settings.auth_jwks_cache_seconds,
             min_refresh_interval=settings.auth_jwks_min_refresh_seconds,
+            on_refresh=metrics.jwks_refresh if metrics else None,
+            tracer=tracing.tracer if tracing else None,
         )
     secret = settings.auth_jwt_secret
     return JwtVerifier(
@@ -100,6 +154,10 @@ class Container(containers.DeclarativeContainer):
     backend = providers.Callable(_backend, settings)
     clock = providers.Singleton(SystemClock)
     lifecycle = providers.Singleton(Lifecycle)
+    metrics = providers.Singleton(_metrics, settings)
+    usage_metrics = providers.Callable(_usage_metrics, metrics)
+    tracing = providers.Singleton(tracing_from_environment)
+    instrumentation = providers.Singleton(_instrumentation, settings, metrics, tracing)
 
     engine = providers.Singleton(create_engine, providers.Callable(_engine_options, settings))
     replica = providers.Singleton(_replica, settings)
@@ -114,6 +172,7 @@ class Container(containers.DeclarativeContainer):
             begin=providers.Callable(_begin, settings),
             pgbouncer=providers.Callable(lambda s: s.db_pgbouncer, settings),
             replica=replica,
+            instrumentation=instrumentation,
         ),
     )
     readiness_probe = providers.Selector(
@@ -122,7 +181,7 @@ class Container(containers.DeclarativeContainer):
         sqlalchemy=providers.Singleton(DatabasePing, engine),
     )
 
-    token_verifier = providers.Singleton(_token_verifier, settings)
+    token_verifier = providers.Singleton(_token_verifier, settings, metrics, tracing)
     token_minter = providers.Factory(_token_minter, settings)
 
     # The one authority on email syntax, for every use case that accepts an email.
@@ -131,12 +190,14 @@ class Container(containers.DeclarativeContainer):
     )
 
     register_users = providers.Singleton(
-        RegisterUsers, uow=unit_of_work, clock=clock, emails=emails
+        RegisterUsers, uow=unit_of_work, clock=clock, emails=emails, metrics=usage_metrics
     )
     get_user = providers.Singleton(GetUser, uow=unit_of_work)
     list_users = providers.Singleton(ListUsers, uow=unit_of_work, emails=emails)
-    update_user = providers.Singleton(UpdateUser, uow=unit_of_work, clock=clock, emails=emails)
-    delete_user = providers.Singleton(DeleteUser, uow=unit_of_work)
+    update_user = providers.Singleton(
+        UpdateUser, uow=unit_of_work, clock=clock, emails=emails, metrics=usage_metrics
+    )
+    delete_user = providers.Singleton(DeleteUser, uow=unit_of_work, metrics=usage_metrics)
 
     idempotency = providers.Singleton(Idempotency, uow=unit_of_work, clock=clock)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
@@ -25,6 +26,21 @@ _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {
 LogFormat = Literal["json", "console"]
 
 
+def _no_trace() -> dict[str, str]:
+    return {}
+
+
+# `trace_id` and `span_id` of the active span, for every log line; nothing until tracing
+# is configured (entrypoints/tracing.py), so logs cost nothing more without it.
+trace_context: Callable[[], dict[str, str]] = _no_trace
+
+
+def correlate_traces(context: Callable[[], dict[str, str]] | None) -> None:
+    """Log lines carry what `context` returns (None: no trace fields)."""
+    global trace_context
+    trace_context = context or _no_trace
+
+
 def _extras(record: logging.LogRecord) -> dict[str, Any]:
     return {key: value for key, value in vars(record).items() if key not in _STANDARD_ATTRS}
 
@@ -39,6 +55,7 @@ class JsonFormatter(logging.Formatter):
             "request_id": request_id_var.get(),
             "pid": record.process,  # which worker, when there are several
         }
+        entry.update(trace_context())
         entry.update(_extras(record))
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
@@ -72,7 +89,7 @@ class ConsoleFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         time = datetime.fromtimestamp(record.created).strftime("%H:%M:%S.%f")[:-3]
         level = self._paint(f"{record.levelname:<7}", _LEVEL_COLOURS.get(record.levelname, ""))
-        fields = {**_extras(record), "request_id": request_id_var.get()}
+        fields = {**_extras(record), "request_id": request_id_var.get(), **trace_context()}
         tail = " ".join(
             f"{key}={value}" for key, value in fields.items() if value not in (None, NO_REQUEST)
         )

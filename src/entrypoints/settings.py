@@ -100,9 +100,20 @@ class Settings(BaseSettings):
     auth_leeway: float = Field(default=5.0, ge=0, description="clock skew allowed, seconds")
     auth_jwks_cache_seconds: float = Field(default=300.0, ge=0)
     auth_jwks_min_refresh_seconds: float = Field(default=10.0, ge=0)
-    telemetry: bool = Field(
-        default=False,
-        description="FastAPI's native OpenTelemetry (needs an OpenTelemetry SDK configured)",
+    metrics: bool = Field(default=True, description="Prometheus metrics on /metrics")
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="serve /metrics on this port only, not on the API's (default: the API's)",
+    )
+    metrics_dir: str | None = Field(
+        default=None,
+        description="with serve --workers N: prometheus-client's multiprocess directory, "
+        "wiped at start (default: a new folder under the temporary directory)",
+    )
+    access_log: Literal["on", "off", "errors"] = Field(
+        default="on", description="one line per request, only 4xx/5xx (errors), or none"
     )
     dev_mode: bool = Field(default=False, description="set by `serve --dev` (make run)")
 

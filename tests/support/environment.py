@@ -23,10 +23,19 @@ def service_variables() -> set[str]:
     return names | {ENV_FILE_VARIABLE, "NO_COLOR", "FORCE_COLOR"}
 
 
+# Read by libraries the service uses, not by its settings: OpenTelemetry's SDK and
+# prometheus-client's multiprocess mode.
+_LIBRARY_PREFIXES = ("OTEL_", "PROMETHEUS_MULTIPROC_DIR")
+
+
 def scrub_process_environment() -> None:
     for name in list(os.environ):
         upper = name.upper()
-        if upper in service_variables() or upper in _PROXIES:
+        if (
+            upper in service_variables()
+            or upper in _PROXIES
+            or upper.startswith(_LIBRARY_PREFIXES)
+        ):
             del os.environ[name]
 
 

@@ -73,5 +73,31 @@ def _sqlstate(error: BaseException) -> str | None:
 
 def unavailable(error: BaseException) -> StorageUnavailable:
     if isinstance(error, sa_exc.TimeoutError):
-        return StorageUnavailable("No database connection became free in time.")
-    return StorageUnavailable("The database did not answer.")
+        return StorageUnavailable("No database connection became free in time.", "pool_timeout")
+    return StorageUnavailable("The database did not answer.", cause_of(error))
+
+
+# SQLSTATE (or its class) -> the cause a 503 is counted under.
+_CAUSES = (
+    ("57014", "statement_timeout"),  # query_canceled: statement_timeout
+    ("55P03", "statement_timeout"),  # lock_not_available: lock_timeout
+    ("25006", "read_only"),
+    ("26000", "pooler"),
+    ("53", "overloaded"),
+    ("40", "overloaded"),
+)
+
+
+def cause_of(error: BaseException) -> str:
+    """Why the database was unavailable, in a word (the metrics' `cause` label)."""
+    chain = _chain(error)
+    if any(isinstance(c, PoolerWithoutSetting) for c in chain):
+        return "pooler"
+    if any(isinstance(c, asyncio.TimeoutError) for c in chain):
+        return "statement_timeout"  # asyncpg's command_timeout: a silent database
+    sqlstate = _sqlstate(error)
+    if sqlstate is not None:
+        for prefix, cause in _CAUSES:
+            if sqlstate.startswith(prefix):
+                return cause
+    return "unreachable"

@@ -16,6 +16,7 @@ from users_service.adapters.sqlalchemy.fast_path import (
     UnnamedStatements,
 )
 from users_service.adapters.sqlalchemy.idempotency import SqlAlchemyIdempotencyRepository
+from users_service.adapters.sqlalchemy.instrumentation import Instrumentation, instrumented
 from users_service.adapters.sqlalchemy.replica import Replica
 from users_service.adapters.sqlalchemy.repository import SqlAlchemyUserRepository
 from users_service.application.errors import ReplicaUnavailable
@@ -73,6 +74,32 @@ async def _open(
     return _ConnectionSession(connection)
 
 
+class Waiting:
+    """Units of work waiting for a connection from one engine's pool (metrics read it:
+    the pool's own queue keeps no count that is not private)."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+async def _open_counted(
+    waiting: Waiting | None,
+    engine: AsyncEngine,
+    fast: FastPath | None,
+    read_only: bool,
+    insert_only: bool,
+) -> _Session:
+    if waiting is None:
+        return await _open(engine, fast, read_only, insert_only)
+    waiting.count += 1
+    try:
+        return await _open(engine, fast, read_only, insert_only)
+    finally:
+        waiting.count -= 1
+
+
 class SqlAlchemyUnitOfWork:
     """One pooled connection and its transaction; driver failures that mean
     "unavailable" leave as `StorageUnavailable`."""
@@ -85,7 +112,11 @@ class SqlAlchemyUnitOfWork:
         read_only: bool = False,
         insert_only: bool = False,
         replica: Replica | None = None,
+        instrumentation: Instrumentation | None = None,
+        waiting: tuple[Waiting, Waiting] | None = None,
     ) -> None:
+        self._instrumentation = instrumentation
+        self._waiting = waiting  # (primary, replica)
         self._engine = engine
         self._replica = replica  # a read-only unit that may run there
         self._on_replica = False
@@ -95,9 +126,12 @@ class SqlAlchemyUnitOfWork:
         self._session: _Session | None = None
         self._insert_only_users: InsertOnlyUsers | None = None
 
+    def _executor(self) -> Executor:
+        return instrumented(self._open_session().executor, self._instrumentation)
+
     @property
     def users(self) -> UserRepository:
-        users = SqlAlchemyUserRepository(self._open_session().executor)
+        users = SqlAlchemyUserRepository(self._executor())
         if not self._insert_only:
             return users
         if self._insert_only_users is None:
@@ -108,7 +142,7 @@ class SqlAlchemyUnitOfWork:
     def idempotency(self) -> SqlAlchemyIdempotencyRepository:
         if self._insert_only:
             raise InsertOnlyViolation("an insert-only unit of work writes no idempotency record")
-        return SqlAlchemyIdempotencyRepository(self._open_session().executor)
+        return SqlAlchemyIdempotencyRepository(self._executor())
 
     def _open_session(self) -> _Session:
         if self._session is None:
@@ -117,9 +151,12 @@ class SqlAlchemyUnitOfWork:
 
     async def __aenter__(self) -> Self:
         replica = self._replica
+        primary_waiting, replica_waiting = self._waiting or (None, None)
         if replica is not None and await replica.usable():
             try:
-                self._session = await _open(replica.engine, self._fast, True, False)
+                self._session = await _open_counted(
+                    replica_waiting, replica.engine, self._fast, True, False
+                )
             except Exception as exc:
                 if not is_transient(exc):
                     raise
@@ -128,8 +165,8 @@ class SqlAlchemyUnitOfWork:
                 self._on_replica = True
                 return self
         try:
-            self._session = await _open(
-                self._engine, self._fast, self._read_only, self._insert_only
+            self._session = await _open_counted(
+                primary_waiting, self._engine, self._fast, self._read_only, self._insert_only
             )
         except Exception as exc:
             if is_transient(exc):
@@ -176,9 +213,13 @@ class SqlAlchemyUnitOfWorkFactory:
         begin: str = "BEGIN",
         pgbouncer: bool = False,
         replica: Replica | None = None,
+        instrumentation: Instrumentation | None = None,
     ) -> None:
         self.engine = engine
         self.replica = replica
+        self.instrumentation = instrumentation
+        # Counted only for metrics: one integer each way per unit of work.
+        self.waiting = (Waiting(), Waiting())
         use_fast_path = fast_path and engine.dialect.name == "postgresql"
         unnamed = UnnamedStatements() if pgbouncer else None
         self._fast = (
@@ -198,4 +239,6 @@ class SqlAlchemyUnitOfWorkFactory:
             read_only=read_only,
             insert_only=insert_only,
             replica=self.replica if replica and read_only else None,
+            instrumentation=self.instrumentation,
+            waiting=self.waiting if self.instrumentation is not None else None,
         )

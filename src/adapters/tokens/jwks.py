@@ -3,6 +3,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import httpx
@@ -30,7 +32,11 @@ class JwksClient:
         max_age: float = 300.0,
         min_refresh_interval: float = 10.0,
         timeout: float = 3.0,
+        on_refresh: Callable[[bool], None] | None = None,
+        tracer: Any = None,
     ) -> None:
+        self._on_refresh = on_refresh  # told whether each fetch succeeded (metrics)
+        self._tracer = tracer  # an OpenTelemetry tracer: a client span per fetch
         self._url = url
         self._max_age = max_age
         self._min_refresh_interval = min_refresh_interval
@@ -57,15 +63,57 @@ class JwksClient:
                 return
             self._attempted_at = time.monotonic()
             try:
-                async with httpx.AsyncClient(timeout=self._timeout) as client:
-                    response = await client.get(self._url)
-                    response.raise_for_status()
-                    document = response.json()
-                keys = {}
-                for entry in jwt.PyJWKSet.from_dict(document).keys:
-                    keys[entry.key_id or ""] = entry.key
+                keys = await self._fetch()
             except (httpx.HTTPError, ValueError, jwt.PyJWTError) as exc:
                 logger.warning("JWKS fetch from %s failed: %r", self._url, exc)
+                if self._on_refresh is not None:
+                    self._on_refresh(False)
                 return
+            if self._on_refresh is not None:
+                self._on_refresh(True)
             self._keys = keys
             self._fetched_at = time.monotonic()
+
+    async def _fetch(self) -> dict[str, Any]:
+        """The key set, in a client span that carries the trace to the identity provider
+        (W3C `traceparent`) when tracing is on."""
+        headers: dict[str, str] = {}
+        with self._span(headers) as span:
+            async with httpx.AsyncClient(timeout=self._timeout) as client:
+                response = await client.get(self._url, headers=headers)
+            if span is not None:
+                span.set_attribute("http.response.status_code", response.status_code)
+            response.raise_for_status()
+            document = response.json()
+        keys = {}
+        for entry in jwt.PyJWKSet.from_dict(document).keys:
+            keys[entry.key_id or ""] = entry.key
+        return keys
+
+    def _span(self, headers: dict[str, str]) -> AbstractContextManager[Any]:
+        if self._tracer is None:
+            return nullcontext()
+        from opentelemetry.propagate import inject
+        from opentelemetry.trace import SpanKind
+
+        span = self._tracer.start_as_current_span(
+            "GET",
+            kind=SpanKind.CLIENT,
+            attributes={"http.request.method": "GET", "url.full": self._url},
+        )
+        return _Injecting(span, headers, inject)
+
+
+class _Injecting:
+    """Enters the span, then writes its context into the outgoing headers."""
+
+    def __init__(self, span: Any, headers: dict[str, str], inject: Any) -> None:
+        self._span, self._headers, self._inject = span, headers, inject
+
+    def __enter__(self) -> Any:
+        entered = self._span.__enter__()
+        self._inject(self._headers)
+        return entered
+
+    def __exit__(self, *exc: Any) -> Any:
+        return self._span.__exit__(*exc)

@@ -68,10 +68,10 @@ class JwtVerifier:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
-            raise InvalidToken("The token is malformed.") from None
+            raise InvalidToken("The token is malformed.", "malformed") from None
         algorithm = header.get("alg")
         if not isinstance(algorithm, str) or algorithm not in self._allowed:
-            raise InvalidToken("The token's signing algorithm is not accepted.")
+            raise InvalidToken("The token's signing algorithm is not accepted.", "algorithm")
         key = await self._key(algorithm, header.get("kid"))
         try:
             claims: dict[str, Any] = jwt.decode(
@@ -88,11 +88,19 @@ class JwtVerifier:
                 },
             )
         except jwt.ExpiredSignatureError:
-            raise InvalidToken("The token has expired.") from None
+            raise InvalidToken("The token has expired.", "expired") from None
         except jwt.ImmatureSignatureError:
-            raise InvalidToken("The token is not valid yet.") from None
+            raise InvalidToken("The token is not valid yet.", "not_yet_valid") from None
+        except jwt.InvalidSignatureError:
+            raise InvalidToken("The token could not be verified.", "bad_signature") from None
+        except (jwt.InvalidAudienceError, jwt.InvalidIssuerError):
+            raise InvalidToken(
+                "The token could not be verified.", "wrong_audience_or_issuer"
+            ) from None
+        except jwt.MissingRequiredClaimError:
+            raise InvalidToken("The token could not be verified.", "missing_claim") from None
         except jwt.PyJWTError:
-            raise InvalidToken("The token could not be verified.") from None
+            raise InvalidToken("The token could not be verified.", "bad_signature") from None
         principal = Principal(subject=_subject(claims), scopes=_scopes(claims))
         return principal, _number(claims.get("nbf"), float("-inf")), float(claims["exp"])
 
@@ -109,7 +117,7 @@ class JwtVerifier:
                 "The identity provider's keys cannot be fetched."
             ) from None
         if key is None:
-            raise InvalidToken("The token was signed with an unknown key.")
+            raise InvalidToken("The token was signed with an unknown key.", "unknown_key")
         return key
 
 

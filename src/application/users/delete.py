@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from users_service.application.access import WRITE, Principal, require
+from users_service.application.metrics import NO_METRICS, UsageMetrics
 from users_service.application.unit_of_work import UnitOfWorkFactory
 from users_service.domain.errors import UserNotFound, VersionMismatch
 
@@ -10,8 +11,9 @@ from users_service.domain.errors import UserNotFound, VersionMismatch
 class DeleteUser:
     """Delete a user; with `expected_versions`, only if its version is one of them."""
 
-    def __init__(self, uow: UnitOfWorkFactory) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, metrics: UsageMetrics = NO_METRICS) -> None:
         self._uow = uow
+        self._metrics = metrics
 
     async def __call__(
         self,
@@ -24,6 +26,7 @@ class DeleteUser:
         async with self._uow() as uow:
             if await uow.users.delete(user_id, expected_versions):
                 await uow.commit()
+                self._metrics.user_deleted()
                 return
             current = await uow.users.get(user_id)
         if current is None:

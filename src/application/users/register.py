@@ -9,6 +9,7 @@ from users_service.application.access import WRITE, Principal, require
 from users_service.application.clock import Clock
 from users_service.application.emails import EmailSyntax
 from users_service.application.idempotency_store import IdempotencyClaim
+from users_service.application.metrics import NO_METRICS, UsageMetrics
 from users_service.application.unit_of_work import UnitOfWorkFactory
 from users_service.domain.errors import (
     EmailAlreadyRegistered,
@@ -47,10 +48,17 @@ class RegisterUsers:
     email repeats inside the request.
     """
 
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, emails: EmailSyntax) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        emails: EmailSyntax,
+        metrics: UsageMetrics = NO_METRICS,
+    ) -> None:
         self._uow = uow
         self._clock = clock
         self._emails = emails
+        self._metrics = metrics
 
     async def one(
         self,
@@ -118,6 +126,7 @@ class RegisterUsers:
             if claim is not None:
                 await uow.idempotency.complete(claim.scope, claim.key, claim.snapshot(users))
             await uow.commit()
+        self._metrics.users_created(len(users))
         return users
 
 

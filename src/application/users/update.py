@@ -5,6 +5,7 @@ from collections.abc import Collection
 from users_service.application.access import WRITE, InsufficientScope, Principal
 from users_service.application.clock import Clock
 from users_service.application.emails import EmailSyntax
+from users_service.application.metrics import NO_METRICS, UsageMetrics
 from users_service.application.unit_of_work import UnitOfWorkFactory
 from users_service.domain.errors import (
     InvalidValue,
@@ -25,7 +26,14 @@ class UpdateUser:
     nothing leaves the version alone.
     """
 
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, emails: EmailSyntax) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        emails: EmailSyntax,
+        metrics: UsageMetrics = NO_METRICS,
+    ) -> None:
+        self._metrics = metrics
         self._uow = uow
         self._clock = clock
         self._emails = emails
@@ -65,6 +73,7 @@ class UpdateUser:
                 )
                 if updated is not None:
                     await uow.commit()
+                    self._metrics.user_updated()
                     return updated
             # Nothing was written: find out why.
             current = await uow.users.get(user_id)

@@ -10,8 +10,14 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.telemetry import TelemetryConfig
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
 
-from users_service.entrypoints.container import Container
+from users_service.adapters.metrics import PrometheusMetrics
+from users_service.entrypoints import logging_config
+from users_service.entrypoints.access_log import AccessLog
+from users_service.entrypoints.container import Container, watch_pools
 from users_service.entrypoints.drain import SignalDrain
 from users_service.entrypoints.http.authenticator import Authenticator
 from users_service.entrypoints.http.cursors import CursorCodec
@@ -22,6 +28,8 @@ from users_service.entrypoints.http.openapi import install_openapi
 from users_service.entrypoints.http.problems import install_problem_handlers
 from users_service.entrypoints.http.routes import health, users
 from users_service.entrypoints.http.services import HttpServices
+from users_service.entrypoints.http.telemetry import EdgeTelemetry
+from users_service.entrypoints.tracing import current_trace_ids
 
 DESCRIPTION = """
 Manage users: create, read, list (keyset pages), update (JSON merge patch with
@@ -32,8 +40,11 @@ Every error is an RFC 9457 problem (`application/problem+json`) with a stable `c
 
 
 logger = logging.getLogger("users_service")
+# FastAPI's own OpenTelemetry probes the global providers on every request; the service
+# traces by itself (entrypoints/tracing.py), so they stay off.
 _TELEMETRY_OFF: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 DISPOSE_TIMEOUT = 5.0
+POOL_SAMPLE_SECONDS = 1.0
 
 _CORS_HEADERS = [
     "Authorization",
@@ -74,13 +85,17 @@ async def _dispose_engines(container: Container) -> None:
 def http_services_from(container: Container) -> HttpServices:
     """The edge's own objects, built from the container's adapters and use cases."""
     settings = container.settings()
+    metrics = container.metrics()
     return HttpServices(
         lifecycle=container.lifecycle(),
         readiness_probe=container.readiness_probe(),
         readiness_timeout=settings.readiness_timeout,
+        metrics=metrics,
         authenticator=Authenticator(container.token_verifier()),
         cursors=CursorCodec(settings.cursor_secret.get_secret_value().encode()),
-        idempotent_requests=IdempotentRequests(container.idempotency()),
+        idempotent_requests=IdempotentRequests(
+            container.idempotency(), metrics.idempotent_replay if metrics else None
+        ),
         register_users=container.register_users(),
         get_user=container.get_user(),
         list_users=container.list_users(),
@@ -99,19 +114,35 @@ def create_app(container: Container | None = None, *, drain_on_signals: bool = F
     if settings.auth_disabled:
         logger.warning("AUTH_DISABLED=true: authentication is OFF, every caller is trusted")
 
+    metrics = container.metrics()
+    tracing = container.tracing()
+    logging_config.correlate_traces(current_trace_ids if tracing is not None else None)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         uses_engine = container.backend() == "sqlalchemy"
         if uses_engine:
             container.engine()  # created here, once per process, never at import
         container.lifecycle().draining = False
-        _app.state.services = http_services_from(container)
+        services = _app.state.services = http_services_from(container)
         if drain_on_signals:
             SignalDrain(container.lifecycle(), settings.drain_seconds).install()
+        sampler = None
+        if metrics is not None:
+            watch_pools(container)
+            await _first_readiness(services, metrics)
+            sampler = asyncio.create_task(_sample_pools(metrics))
         try:
             yield
         finally:
             container.lifecycle().draining = True
+            if sampler is not None:
+                sampler.cancel()
+            if metrics is not None:
+                metrics.readiness(False)
+                metrics.worker_exiting()
+            if tracing is not None:
+                await asyncio.to_thread(tracing.shutdown)
             if uses_engine:
                 try:
                     # Bounded: closing pooled connections to a silent database must not
@@ -132,14 +163,22 @@ def create_app(container: Container | None = None, *, drain_on_signals: bool = F
         redoc_url=None,
         # FastAPI's native OpenTelemetry probes the global providers on every request;
         # that is CPU spent for nothing unless an SDK is configured, so it is opt-in.
-        telemetry=None if settings.telemetry else _TELEMETRY_OFF,
+        telemetry=_TELEMETRY_OFF,
     )
     for router in (users.router, health.router):
         _mount(app, router)
     install_problem_handlers(app)
     install_openapi(app)
     install_docs(app)
-    app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.state.metrics = metrics  # the problem table counts what it answers
+    if metrics is not None and settings.metrics_port is None:
+        _serve_metrics(app, metrics)
+    telemetry = EdgeTelemetry(
+        metrics,
+        tracing.tracer if tracing is not None else None,
+        AccessLog(settings.access_log, settings.effective_log_format),
+    )
+    app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes, telemetry=telemetry)
     if settings.cors_origins:
         # Outermost (added last), so that every answer, 413s and 500s included, carries
         # the CORS headers a browser needs to read it. Preflights are answered here.
@@ -152,3 +191,33 @@ def create_app(container: Container | None = None, *, drain_on_signals: bool = F
             max_age=600,
         )
     return app
+
+
+def _serve_metrics(app: FastAPI, metrics: PrometheusMetrics) -> None:
+    """`/metrics` on the API's port (METRICS_PORT moves it to a port of its own)."""
+
+    async def metrics_endpoint(request: Request) -> Response:
+        accept = request.headers.get("accept")
+        body, content_type = await run_in_threadpool(metrics.exposition, accept)
+        return Response(body, media_type=content_type)
+
+    app.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
+
+
+async def _first_readiness(services: HttpServices, metrics: PrometheusMetrics) -> None:
+    """`users_ready` from the start: one readiness check (the probes keep it current)."""
+    try:
+        await asyncio.wait_for(services.readiness_probe(), services.readiness_timeout)
+    except Exception:
+        metrics.readiness(False)
+    else:
+        metrics.readiness(True)
+
+
+async def _sample_pools(metrics: PrometheusMetrics) -> None:
+    while True:
+        await asyncio.sleep(POOL_SAMPLE_SECONDS)
+        try:
+            metrics.sample_pools()
+        except Exception:  # a metric must never take the service down
+            logger.exception("sampling the pools for metrics failed")

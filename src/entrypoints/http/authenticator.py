@@ -17,5 +17,5 @@ class Authenticator:
         scheme, _, token = (authorization or "").partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
-            raise InvalidToken("A bearer token is required.")
+            raise InvalidToken("A bearer token is required.", "missing")
         return await self._verifier.verify(token)

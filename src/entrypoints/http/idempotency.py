@@ -66,8 +66,9 @@ def _replayed(stored: StoredResponse) -> Response:
 class IdempotentRequests:
     """Runs a create under an optional Idempotency-Key, scoped to the caller."""
 
-    def __init__(self, gate: Idempotency) -> None:
+    def __init__(self, gate: Idempotency, on_replay: Callable[[], None] | None = None) -> None:
         self._gate = gate
+        self._on_replay = on_replay  # metrics: a stored answer was replayed
 
     async def run(
         self,
@@ -84,6 +85,8 @@ class IdempotentRequests:
         scope = f"sub:{actor.subject}" if actor.subject else ANONYMOUS
         replay = await self._gate.begin(scope, key, _fingerprint(request, body))
         if replay is not None:
+            if self._on_replay is not None:
+                self._on_replay()
             return _replayed(replay)
         rendered: list[Response] = []
 

@@ -1,4 +1,5 @@
-"""The edge middleware: request ids, the access log, body limits, the last-resort 500.
+"""The edge middleware: request ids, metrics, the server span, the access log, body
+limits, the last-resort 500.
 
 Pure ASGI rather than BaseHTTPMiddleware: no extra task per request, no buffering.
 """
@@ -17,9 +18,14 @@ from users_service.entrypoints.http.problems import (
     PAYLOAD_TOO_LARGE,
     problem_response,
 )
+from users_service.entrypoints.http.telemetry import (
+    EdgeTelemetry,
+    ServerSpan,
+    method_of,
+    route_of,
+)
 from users_service.entrypoints.request_context import choose_request_id, request_id_var
 
-access_logger = logging.getLogger("users_service.access")
 _NOSNIFF = (b"x-content-type-options", b"nosniff")
 _NO_STORE = (b"cache-control", b"no-store")
 _CLOSE = {"Connection": "close"}
@@ -30,16 +36,20 @@ class EdgeMiddleware:
     """The outer edge of every request, in one pure ASGI layer:
 
     - a request id (offered or made) on the response and in every log line;
-    - one access-log line per request;
+    - the HTTP server metrics, a server span, and one access-log line per request
+      (`telemetry.py`), each only when it is on;
     - bodies over `max_body_bytes` refused with 413: at once when Content-Length says
       so, or as soon as a streamed body crosses the limit, without reading the rest;
     - any uncaught exception turned into a generic 500 problem (the traceback goes to
       the log only).
     """
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, telemetry: EdgeTelemetry) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.metrics = telemetry.metrics
+        self.tracer = telemetry.tracer
+        self.access_log = telemetry.access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -56,6 +66,9 @@ class EdgeMiddleware:
         response_started = False
         limit = self.max_body_bytes
         received = 0
+        metrics, method = self.metrics, method_of(scope)
+        active = metrics.request_started(method) if metrics is not None else None
+        span = ServerSpan(self.tracer, scope, headers, method) if self.tracer else None
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, response_started
@@ -96,17 +109,16 @@ class EdgeMiddleware:
                 )
                 await response(scope, receive, send_with_id)
         finally:
-            if access_logger.isEnabledFor(logging.INFO):  # not even the record's fields else
-                access_logger.info(
-                    "request",
-                    extra={
-                        "method": scope["method"],
-                        "path": scope["path"],
-                        "status": status,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-                        "request_id": request_id,
-                    },
+            elapsed = time.perf_counter() - started
+            route = route_of(scope) if active is not None or span is not None else ""
+            if metrics is not None and active is not None:
+                metrics.request_finished(active, method, route, status, elapsed)
+            if self.access_log.wants(status):  # inside the span: the line carries its ids
+                self.access_log(
+                    scope["method"], scope["path"], status, round(elapsed * 1000, 3), request_id
                 )
+            if span is not None:
+                span.end(route, status)
             request_id_var.reset(token)
 
     def _too_large(self) -> str:

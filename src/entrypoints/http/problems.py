@@ -152,10 +152,17 @@ class ErrorProblem(Generic[E]):
     headers: Callable[[E], Mapping[str, str]] = _no_headers
     members: Callable[[E, Request], Mapping[str, Any]] = _no_members
     unavailable: bool = False
+    # What the operators' metrics count of it (`PrometheusMetrics`), if anything.
+    counted: Callable[[Any, E], None] | None = None
 
-    def answer(self, request: Request, exc: E) -> Response:
+    def answer(self, request: Request, exc: E, *, count: bool = True) -> Response:
         if self.unavailable:
             logger.warning("unavailable: %s", exc, exc_info=exc.__cause__ is not None)
+        if count and self.counted is not None:
+            app = request.scope.get("app")
+            metrics = getattr(app.state, "metrics", None) if app is not None else None
+            if metrics is not None:
+                self.counted(metrics, exc)
         return problem_response(
             self.problem,
             self.detail(exc),
@@ -217,25 +224,34 @@ _ROWS = (
         members=lambda e, _request: {
             "conflicts": [{"index": c.index, "email": c.email} for c in e.conflicts]
         },
+        counted=lambda metrics, _e: metrics.conflict("email_taken"),
     ),
     ErrorProblem(
         VersionMismatch,
         PRECONDITION_FAILED,
         headers=lambda e: {"ETag": f'"{e.current_version}"'},
+        counted=lambda metrics, _e: metrics.conflict("version_mismatch"),
     ),
     # application
     ErrorProblem(
         InvalidToken,
         INVALID_TOKEN,
         headers=lambda _e: {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        counted=lambda metrics, e: metrics.auth_failure(e.reason),
     ),
-    ErrorProblem(InsufficientScope, INSUFFICIENT_SCOPE, headers=_insufficient_scope),
+    ErrorProblem(
+        InsufficientScope,
+        INSUFFICIENT_SCOPE,
+        headers=_insufficient_scope,
+        counted=lambda metrics, _e: metrics.auth_failure("insufficient_scope"),
+    ),
     ErrorProblem(
         StorageUnavailable,
         SERVICE_UNAVAILABLE,
         detail=_retry_shortly,
         headers=_retry_after,
         unavailable=True,
+        counted=lambda metrics, e: metrics.unavailable(e.cause),
     ),
     ErrorProblem(
         AuthenticationUnavailable,
@@ -243,6 +259,7 @@ _ROWS = (
         detail=_retry_shortly,
         headers=_retry_after,
         unavailable=True,
+        counted=lambda metrics, _e: metrics.unavailable("identity_provider"),
     ),
     ErrorProblem(
         IdempotencyKeyReused,
@@ -253,7 +270,12 @@ _ROWS = (
             ],
         },
     ),
-    ErrorProblem(RequestInFlight, REQUEST_IN_FLIGHT, headers=_retry_after),
+    ErrorProblem(
+        RequestInFlight,
+        REQUEST_IN_FLIGHT,
+        headers=_retry_after,
+        counted=lambda metrics, _e: metrics.idempotency_in_flight(),
+    ),
 )
 
 
@@ -289,8 +311,12 @@ def error_problem(request: Request, exc: Exception) -> Response:
 
 
 def domain_problem(request: Request, exc: DomainError) -> Response:
-    """The answer to a domain error (the idempotency gate stores refusals with it)."""
-    return error_problem(request, exc)
+    """The answer to a domain error, for the idempotency gate to store: not counted in
+    the metrics (the error goes on to be answered, and counted, by the handler)."""
+    row = problem_for(type(exc))
+    if row is None:
+        raise exc
+    return row.answer(request, exc, count=False)
 
 
 def _problem_error(request: Request, exc: ProblemError) -> Response:

@@ -15,6 +15,7 @@ from typing import cast
 
 from starlette.requests import Request
 
+from users_service.adapters.metrics import PrometheusMetrics
 from users_service.application.users.delete import DeleteUser
 from users_service.application.users.get import GetUser
 from users_service.application.users.listing import ListUsers
@@ -31,6 +32,7 @@ class HttpServices:
     lifecycle: Lifecycle
     readiness_probe: ReadinessProbe
     readiness_timeout: float
+    metrics: PrometheusMetrics | None
     authenticator: Authenticator
     cursors: CursorCodec
     idempotent_requests: IdempotentRequests

@@ -32,13 +32,20 @@ async def livez() -> Response:
 )
 async def readyz(request: Request) -> Response:
     services = http_services(request)
+    metrics = services.metrics
     if services.lifecycle.draining:
+        if metrics is not None:
+            metrics.readiness(False)
         return _not_ready(request, "The service is shutting down.")
     try:
         await asyncio.wait_for(services.readiness_probe(), services.readiness_timeout)
     except Exception as exc:
         logger.warning("readiness probe failed: %r", exc)
+        if metrics is not None:
+            metrics.readiness(False)
         return _not_ready(request, "The database does not answer.")
+    if metrics is not None:
+        metrics.readiness(True)
     return json_response({"status": "ok"})
 
 
