@@ -32,9 +32,9 @@ $(STAMP): pyproject.toml setup.py $(LOCK)
 
 install: $(STAMP) ## Create .venv and install the locked dependencies and the service
 
-lock: $(STAMP) ## Re-resolve requirements/*.lock (hashed, every platform): dev, runtime, build
-	$(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes \
-	    --no-header --quiet -o $(RUNTIME_LOCK)
+lock: $(STAMP) ## Re-resolve requirements/*.lock (hashed, every platform): dev, runtime (with the otel extra), build
+	$(BIN)/uv pip compile pyproject.toml --extra otel --universal --python-version 3.11 \
+	    --generate-hashes --no-header --quiet -o $(RUNTIME_LOCK)
 	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
 	    --generate-hashes --no-header --quiet -o $(LOCK)
 	$(BIN)/uv pip compile requirements/build.in --universal --python-version 3.11 \

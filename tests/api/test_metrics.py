@@ -57,7 +57,7 @@ async def test_http_server_duration_by_route_template_method_and_status(
         "1.0", "2.5", "5.0", "7.5", "10.0", "+Inf",
     }  # fmt: skip
     routes = page.label_values(f"{DURATION}_count", "http_route")
-    assert not any(":int" in route or route.endswith("/") and route != "/" for route in routes)
+    assert not any(":int" in route or (route.endswith("/") and route != "/") for route in routes)
     assert page.value("http_server_active_requests") == 1  # this scrape itself
 
 
@@ -123,7 +123,8 @@ async def test_application_counters(client: httpx.AsyncClient) -> None:
     assert page.value("users_idempotent_replays_total") == 1
     assert page.value("users_ready") == 1
     (build,) = page.samples("users_service_build_info")
-    assert build[1] == 1 and set(build[0]) == {"version", "revision"}
+    assert build[1] == 1
+    assert set(build[0]) == {"version", "revision"}
 
 
 async def test_auth_failures_by_reason_never_the_token(client: httpx.AsyncClient) -> None:
@@ -183,7 +184,8 @@ async def test_database_pool_and_statement_metrics(postgres_url: str) -> None:
         if labels["pool_name"] == "primary"
     }
     assert set(states) == {"used", "idle"}
-    assert states["idle"] >= 1 and states["used"] == 0
+    assert states["idle"] >= 1
+    assert states["used"] == 0
     assert page.value("db_client_connection_pending_requests", {"pool_name": "primary"}) == 0
     operations = page.label_values(
         "db_client_operation_duration_seconds_count", "db_operation_name"

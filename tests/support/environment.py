@@ -31,11 +31,7 @@ _LIBRARY_PREFIXES = ("OTEL_", "PROMETHEUS_MULTIPROC_DIR")
 def scrub_process_environment() -> None:
     for name in list(os.environ):
         upper = name.upper()
-        if (
-            upper in service_variables()
-            or upper in _PROXIES
-            or upper.startswith(_LIBRARY_PREFIXES)
-        ):
+        if upper in service_variables() or upper in _PROXIES or upper.startswith(_LIBRARY_PREFIXES):
             del os.environ[name]
 
 

@@ -14,6 +14,7 @@ class JwksServer:
     def __init__(self) -> None:
         self.keys: dict[str, rsa.RSAPrivateKey] = {}
         self.requests = 0
+        self.headers: list[dict[str, str]] = []  # of each request, names lowercased
         self.failing = False
         self._server: asyncio.Server | None = None
 
@@ -31,8 +32,16 @@ class JwksServer:
         return {"keys": keys}
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
+        head = await reader.readuntil(b"\r\n\r\n")
         self.requests += 1
+        lines = head.decode("latin-1").split("\r\n")[1:]
+        self.headers.append(
+            {
+                k.strip().lower(): v.strip()
+                for k, _, v in (line.partition(":") for line in lines)
+                if k
+            }
+        )
         if self.failing:
             status, body = "500 Internal Server Error", b"{}"
         else:

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import asyncpg
 import pytest
 from sqlalchemy import exc as sa_exc
@@ -22,7 +20,7 @@ def _wrapped(error: BaseException) -> BaseException:
     ("error", "cause"),
     [
         (sa_exc.TimeoutError("QueuePool limit reached"), "pool_timeout"),
-        (asyncio.TimeoutError(), "statement_timeout"),
+        (TimeoutError(), "statement_timeout"),
         (
             _wrapped(asyncpg.exceptions.QueryCanceledError("canceling statement")),
             "statement_timeout",
