@@ -182,6 +182,76 @@ while through PgBouncer PostgreSQL never sees more than PgBouncer's pool
 """
 
 
+@dataclass(frozen=True, slots=True)
+class CostRow:
+    server: str
+    what: str
+    cpu_ms: float  # median over rounds, GET by id
+    rate: float
+    p99: float
+    over_bare: float  # extra CPU per request, as a fraction of bare's
+    bar: float | None
+
+
+_COST_ROWS = (
+    ("bare", "metrics off, access log off", None),
+    (SERVICE, "metrics on (the service measured above)", 0.05),
+    ("defaults", "production defaults: metrics on, access log on", 0.10),
+    ("tracing", "defaults + tracing, always_on, OTLP/HTTP", None),
+)
+
+
+def summarize_cost(samples: list[Sample]) -> list[CostRow]:
+    """GET by id, per observability variant (bench/observability.py)."""
+    mine = [s for s in samples if s.endpoint == "get"]
+    medians = {}
+    for server, _what, _bar in _COST_ROWS:
+        runs = [s for s in mine if s.server == server]
+        if runs:
+            medians[server] = (
+                median(s.cpu_ms_per_request for s in runs),
+                median(s.result.rps for s in runs),
+                median(s.result.p99_ms for s in runs),
+            )
+    if "bare" not in medians:
+        return []
+    bare_cpu = medians["bare"][0]
+    return [
+        CostRow(server, what, *medians[server], medians[server][0] / bare_cpu - 1, bar)
+        for server, what, bar in _COST_ROWS
+        if server in medians
+    ]
+
+
+def cost_table(rows: list[CostRow]) -> str:
+    lines = [
+        "| Variant | What is on | Server CPU ms/req (median) | Over bare | Bar | req/s "
+        "| p99 (ms) |",
+        "|---|---|--:|--:|---|--:|--:|",
+    ]
+    for r in rows:
+        bar = "" if r.bar is None else f"≤ {r.bar:.0%}: {_verdict(r.over_bare <= r.bar)}"
+        lines.append(
+            f"| {r.server} | {r.what} | {r.cpu_ms:.3f} | {r.over_bare:+.1%} | {bar} "
+            f"| {r.rate:,.0f} | {r.p99:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def _cost_section(rows: list[CostRow]) -> str:
+    if not rows:
+        return ""
+    return f"""
+## What observability costs
+
+`GET /users/{{id}}`, loaded in the same rounds, on four servers that differ only in what
+they report (`bench/observability.py`). The bars are on the server's CPU time per
+request, which the other processes on the machine do not move.
+
+{cost_table(rows)}
+"""
+
+
 def _verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
@@ -256,7 +326,8 @@ def _settings(config: Config) -> str:
     return "\n".join(
         [
             f"- {config.rounds} rounds per endpoint, service then ceiling (A B A B ...), "
-            f"then the service through PgBouncer (`BENCH_PGBOUNCER={config.pgbouncer}`); "
+            f"then the service through PgBouncer (`BENCH_PGBOUNCER={config.pgbouncer}`) "
+            "and, for GET by id, the observability variants; "
             f"each run {config.warmup} s warm-up (discarded) then {config.duration} s measured",
             f"- wrk `-t{config.threads} -c{config.connections}` (batch: "
             f"`-c{config.batch_connections}`, {config.batch_size} users a request), "
@@ -273,6 +344,7 @@ def markdown(
     endpoints: list[Endpoint],
     summaries: list[Summary],
     pooled_summaries: list[PooledSummary],
+    cost: list[CostRow],
     samples: list[Sample],
     peak_rss_mb: float,
     failures: int,
@@ -325,7 +397,7 @@ Measured against the bars set in the performance issue; a missed bar is reported
 fatal (only non-2xx responses or crashes fail `make bench`).
 
 {bars_table(summaries, peak_rss_mb)}
-{_pooled_section(config, pooled_summaries)}
+{_pooled_section(config, pooled_summaries)}{_cost_section(cost)}
 ## Every round
 
 Server CPU is the worker process's user + system time during the measured run, per

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import auth
 import database
+import observability
 import pooler
 import probe
 import report
@@ -130,6 +131,22 @@ async def measure(
     return sample
 
 
+async def measure_cost(
+    config: Config, fixture: Fixture, round_: int, sink_port: int
+) -> list[Sample]:
+    """GET by id on each observability variant, one at a time (each holds a pool of its
+    own, and PostgreSQL's connections are limited)."""
+    measured = []
+    for variant in observability.variants(sink_port):
+        server = servers.start_service(config, variant.name, **variant.env)
+        try:
+            await servers.wait_ready(server, f"/users/{fixture.lowest_id}", fixture.headers)
+            measured.append(await measure(config, fixture, "get", round_, server))
+        finally:
+            servers.stop(server)
+    return measured
+
+
 async def prepare(config: Config) -> tuple[int, int]:
     log(f"recreating database {config.database}")
     await database.recreate(config)
@@ -153,6 +170,8 @@ async def benchmark(config: Config) -> int:
     if config.auth == "jwt":
         headers["Authorization"] = f"Bearer {auth.bearer_token(config.jwt_secret)}"
     samples: list[Sample] = []
+    sink = observability.OtlpSink()
+    await sink.start()
     with contextlib.ExitStack() as stack:
         service = servers.start_service(config)
         stack.callback(servers.stop, service)
@@ -182,8 +201,12 @@ async def benchmark(config: Config) -> int:
             for round_ in range(1, config.rounds + 1):
                 for server in under_test:
                     samples.append(await measure(config, fixture, endpoint.key, round_, server))
+                if endpoint.key == "get":
+                    samples += await measure_cost(config, fixture, round_, sink.port)
         service_hwm_mb = servers.memory_kib(service.pid)["VmHWM"] / 1024
         ceiling_hwm_mb = servers.memory_kib(ceiling.pid)["VmHWM"] / 1024
+    await sink.stop()
+    log(f"OTLP sink received {sink.exports} exports")
 
     log(
         f"users table now holds {await database.row_count(config):,} rows; "
@@ -194,6 +217,7 @@ async def benchmark(config: Config) -> int:
     pooled_summaries = [
         report.summarize_pooled(e, samples) for e in all_endpoints if config.pgbouncer == "on"
     ]
+    cost = report.summarize_cost(samples)
     peak_rss_mb = max(service_hwm_mb, *(s.service_rss_mb for s in summaries))
     failures = sum(s.failures for s in samples)
     notes = []
@@ -210,6 +234,7 @@ async def benchmark(config: Config) -> int:
         all_endpoints,
         summaries,
         pooled_summaries,
+        cost,
         samples,
         peak_rss_mb,
         failures,
@@ -226,6 +251,8 @@ async def benchmark(config: Config) -> int:
     if pooled_summaries:
         print(report.pooled_table(pooled_summaries))
         print()
+    print(report.cost_table(cost))
+    print()
     log(f"wrote {config.output}")
     if failures:
         log(f"FAILED: {failures} non-2xx responses or socket errors (see bench/results/)")

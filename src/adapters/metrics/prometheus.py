@@ -161,8 +161,12 @@ class PrometheusMetrics:
         else:
             for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
                 registry.register(collector)
-        # Label sets resolved once: a request then costs a dict look-up, not a label parse.
+        # Label sets resolved once: a request then costs a dict look-up, not a label parse
+        # (about 1.4 µs each). The keys are bounded: methods, route templates, statuses,
+        # statement names.
         self._active: dict[str, Gauge] = {}
+        self._durations: dict[tuple[str, str, int], Histogram] = {}
+        self._statements: dict[str, Histogram] = {}
 
     # -- UsageMetrics (the use cases)
     def users_created(self, count: int) -> None:
@@ -186,8 +190,13 @@ class PrometheusMetrics:
         self, active: Gauge, method: str, route: str, status: int, seconds: float
     ) -> None:
         active.dec()
-        error_type = str(status) if status >= 500 else ""
-        self.http_duration.labels(method, route, str(status), error_type).observe(seconds)
+        key = (method, route, status)
+        duration = self._durations.get(key)
+        if duration is None:
+            error_type = str(status) if status >= 500 else ""
+            duration = self.http_duration.labels(method, route, str(status), error_type)
+            self._durations[key] = duration
+        duration.observe(seconds)
 
     def conflict(self, reason: str) -> None:
         self.conflicts.labels(reason).inc()
@@ -214,7 +223,10 @@ class PrometheusMetrics:
         self.jwks_refreshes.labels("ok" if ok else "error").inc()
 
     def statement(self, name: str, seconds: float) -> None:
-        self.db_duration.labels(name).observe(seconds)
+        duration = self._statements.get(name)
+        if duration is None:
+            duration = self._statements[name] = self.db_duration.labels(name)
+        duration.observe(seconds)
 
     def watch_pool(self, name: str, stats: Callable[[], PoolStats]) -> None:
         self._pools[name] = stats

@@ -68,26 +68,41 @@ class InstrumentedExecutor:
         self._system = instrumentation.system
 
     async def rows(self, statement: Executable, params: Params) -> list[Row]:
-        rows: list[Row] = await self._run(statement, lambda: self._inner.rows(statement, params))
-        return rows
+        if self._tracer is not None:
+            traced: list[Row] = await self._traced(statement, self._inner.rows, params)
+            return traced
+        started = time.perf_counter()
+        try:
+            return await self._inner.rows(statement, params)
+        finally:
+            self._observe(statement, started)
 
     async def rowcount(self, statement: Executable, params: Mapping[str, Any]) -> int:
-        count: int = await self._run(statement, lambda: self._inner.rowcount(statement, params))
-        return count
+        if self._tracer is not None:
+            traced: int = await self._traced(statement, self._inner.rowcount, params)
+            return traced
+        started = time.perf_counter()
+        try:
+            return await self._inner.rowcount(statement, params)
+        finally:
+            self._observe(statement, started)
 
-    async def _run(self, statement: Executable, call: Callable[[], Any]) -> Any:
+    def _observe(self, statement: Executable, started: float) -> None:
+        if self._observer is not None:
+            self._observer.statement(operation_name(statement), time.perf_counter() - started)
+
+    async def _traced(
+        self, statement: Executable, run: Callable[[Executable, Any], Any], params: Any
+    ) -> Any:
         name = operation_name(statement)
         started = time.perf_counter()
         try:
-            if self._tracer is None:
-                return await call()
             with self._tracer.start_as_current_span(
                 name, kind=_client_kind(), attributes=self._attributes(name)
             ):
-                return await call()
+                return await run(statement, params)
         finally:
-            if self._observer is not None:
-                self._observer.statement(name, time.perf_counter() - started)
+            self._observe(statement, started)
 
     def _attributes(self, name: str) -> dict[str, str]:
         return {
