@@ -195,7 +195,7 @@ class CostRow:
 
 _COST_ROWS = (
     ("bare", "metrics off, access log off", None),
-    (SERVICE, "metrics on (the service measured above)", 0.05),
+    ("metrics", "metrics on, access log off", 0.05),
     ("defaults", "production defaults: metrics on, access log on", 0.10),
     ("tracing", "defaults + tracing, always_on, OTLP/HTTP", None),
 )
@@ -245,8 +245,9 @@ def _cost_section(rows: list[CostRow]) -> str:
 ## What observability costs
 
 `GET /users/{{id}}`, loaded in the same rounds, on four servers that differ only in what
-they report (`bench/observability.py`). The bars are on the server's CPU time per
-request, which the other processes on the machine do not move.
+they report, each started afresh the same way just before its run, twice a round in
+A B C D D C B A order; medians over all its runs (`bench/observability.py`). The bars are on the server's CPU time per request, which the
+other processes on the machine do not move.
 
 {cost_table(rows)}
 """

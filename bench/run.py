@@ -134,10 +134,12 @@ async def measure(
 async def measure_cost(
     config: Config, fixture: Fixture, round_: int, sink_port: int
 ) -> list[Sample]:
-    """GET by id on each observability variant, one at a time (each holds a pool of its
-    own, and PostgreSQL's connections are limited)."""
+    """GET by id on each observability variant (bench/observability.py), one at a time,
+    in A B C D D C B A order: each variant twice a round, a drift of the machine's speed
+    over the round weighing on all of them alike."""
     measured = []
-    for variant in observability.variants(sink_port):
+    variants = observability.variants(sink_port)
+    for variant in [*variants, *reversed(variants)]:
         server = servers.start_service(config, variant.name, **variant.env)
         try:
             await servers.wait_ready(server, f"/users/{fixture.lowest_id}", fixture.headers)

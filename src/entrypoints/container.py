@@ -100,6 +100,7 @@ def watch_pools(container: Container) -> None:
     replica = container.replica()
     if replica is not None:
         engines.append(("replica", replica.engine, replica_waiting))
+        metrics.watch_replica(lambda: (replica.lag, replica.serving))
     for name, engine, waiting in engines:
         pool = engine.sync_engine.pool
 

@@ -206,3 +206,15 @@ def test_connection_arithmetic_fits_postgres_default_limit() -> None:
     assert max_pods * pool_size <= int(ini["max_client_conn"])
     server = bouncers * (int(ini["default_pool_size"]) + int(ini["reserve_pool_size"]))
     assert server + 10 <= 100, server
+
+
+def test_metrics_are_scraped_from_the_pods_never_through_the_service() -> None:
+    config = _load(KUBERNETES / "configmap.yaml")["data"]
+    deployment = _load(KUBERNETES / "deployment.yaml")["spec"]["template"]
+    (container,) = deployment["spec"]["containers"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports["metrics"] == int(config["METRICS_PORT"])
+    assert deployment["metadata"]["annotations"]["prometheus.io/port"] == config["METRICS_PORT"]
+    service_ports = _load(KUBERNETES / "service.yaml")["spec"]["ports"]
+    assert all(p["targetPort"] != "metrics" for p in service_ports)
+    assert all(p.get("port") != ports["metrics"] for p in service_ports)

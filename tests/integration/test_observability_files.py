@@ -523,3 +523,15 @@ def test_dashboard_has_every_section() -> None:
     for row, titles in SECTIONS.items():
         assert row in sections, f"no row {row!r}: {sorted(sections)}"
         assert titles <= sections[row], f"{row}: missing {sorted(titles - sections[row])}"
+
+
+def test_every_runbook_anchor_is_a_readme_heading() -> None:
+    """Each alert's `runbook` annotation leads to its section of README.md."""
+    headings = {
+        line.removeprefix("#### ").strip().lower()
+        for line in (ROOT / "README.md").read_text().splitlines()
+        if line.startswith("#### ")
+    }
+    for alert in _alerts():
+        anchor = alert["annotations"]["runbook"].split("#", 1)[1]
+        assert anchor in headings, f"README.md has no '#### {alert['alert']}' section"

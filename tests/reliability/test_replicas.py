@@ -18,6 +18,7 @@ from tests.conftest import require_engine
 from tests.reliability.conftest import figures, make_settings, serve
 from tests.support import databases
 from tests.support.replication import Cluster, migrated_cluster, missing_reason
+from tests.support.scrape import Scrape
 from tests.support.timing import bound
 from users_service.entrypoints.settings import Settings
 
@@ -116,6 +117,9 @@ async def test_no_cache_and_a_stale_replica_read_the_primary(cluster: Cluster) -
     async with serve(settings, empty=False) as service:
         user = await _create(service.client, "stale@example.com")
         await _replayed(cluster, f"SELECT 1 FROM users WHERE id = {int(user['id'])}")  # noqa: S608
+        assert (await service.client.get(f"/users/{user['id']}")).status_code == 200
+        caught_up = await _replica_metrics(service)
+        assert caught_up == (1, 0)  # serving, and nothing left to replay
         await _fetchval(cluster.standby.url(DATABASE), "SELECT pg_wal_replay_pause()")
         patched = await service.client.patch(f"/users/{user['id']}", json={"name": "Renamed"})
         assert patched.status_code == 200
@@ -126,6 +130,17 @@ async def test_no_cache_and_a_stale_replica_read_the_primary(cluster: Cluster) -
         await asyncio.sleep(1.5)  # past the lag bound, and past the next lag measure
         read = await service.client.get(f"/users/{user['id']}")
         assert read.json()["name"] == "Renamed"  # the replica is behind: skipped
+        serving, lag = await _replica_metrics(service)
+    assert serving == 0
+    assert lag > 0.5
+    FIGURES["replica lag reported while replay was paused, s"] = round(lag, 2)
+
+
+async def _replica_metrics(service: Any) -> tuple[float, float]:
+    """`users_replica_serving` and `users_replica_lag_seconds`, as scraped."""
+    service.app.state.metrics.sample_pools()
+    page = Scrape((await service.client.get("/metrics")).text)
+    return page.value("users_replica_serving"), page.value("users_replica_lag_seconds")
 
 
 async def test_a_stopped_standby_costs_no_failed_request(cluster: Cluster) -> None:

@@ -141,6 +141,18 @@ class PrometheusMetrics:
         self.jwks_refreshes = counter(
             "users_jwks_refreshes", "JWKS fetches from the identity provider.", ("outcome",)
         )
+        self.replica_lag = Gauge(
+            "users_replica_lag_seconds",
+            "The read replica's replay lag at its last measure (once a second, on reads).",
+            registry=registry,
+            multiprocess_mode="livemax",
+        )
+        self.replica_serving = Gauge(
+            "users_replica_serving",
+            "1 while the read replica serves reads (answering, within DB_REPLICA_MAX_LAG).",
+            registry=registry,
+            multiprocess_mode="livemin",
+        )
         self.ready = Gauge(
             "users_ready",
             "1 while the instance is ready (its last readiness check passed), else 0.",
@@ -156,6 +168,7 @@ class PrometheusMetrics:
         )
         build.labels(version, revision).set(1)
         self._pools: dict[str, Callable[[], PoolStats]] = {}
+        self._replica: Callable[[], tuple[float | None, bool]] | None = None
         if self.multiprocess:
             self._process = _WorkerProcess(registry)
         else:
@@ -232,6 +245,10 @@ class PrometheusMetrics:
         self._pools[name] = stats
         self.sample_pools()
 
+    def watch_replica(self, read: Callable[[], tuple[float | None, bool]]) -> None:
+        """The replica's last measured lag (None: it did not answer) and whether it serves."""
+        self._replica = read
+
     def sample_pools(self) -> None:
         """The pools' own counters into gauges (and, with several workers, this
         worker's process figures): once a second, from the app's lifespan."""
@@ -241,6 +258,11 @@ class PrometheusMetrics:
             self.db_connections.labels(name, "idle").set(stats.idle)
             self.db_max.labels(name).set(stats.max)
             self.db_pending.labels(name).set(stats.pending)
+        if self._replica is not None:
+            lag, serving = self._replica()
+            if lag is not None:
+                self.replica_lag.set(lag)
+            self.replica_serving.set(1 if serving else 0)
         if self.multiprocess:
             self._process.sample()
 

@@ -40,6 +40,7 @@ class Replica:
         self._max_lag = max_lag
         self._measured_at: float | None = None
         self._usable = False
+        self.lag: float | None = None  # the last measure, seconds (None: did not answer)
         self._measuring: asyncio.Lock | None = None
 
     async def usable(self) -> bool:
@@ -63,9 +64,16 @@ class Replica:
             if not is_transient(exc):
                 raise
             self._usable = False
+            self.lag = None
         else:
             self._usable = lag <= self._max_lag
+            self.lag = lag
         self._measured_at = time.monotonic()
+
+    @property
+    def serving(self) -> bool:
+        """Whether the last measure let the replica serve reads."""
+        return self._usable
 
     def failed(self) -> None:
         """A read on the replica failed: skip it until the next measure."""

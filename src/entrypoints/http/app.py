@@ -161,8 +161,6 @@ def create_app(container: Container | None = None, *, drain_on_signals: bool = F
         redirect_slashes=False,
         docs_url=None,  # install_docs: Swagger UI from vendored files, no CDN
         redoc_url=None,
-        # FastAPI's native OpenTelemetry probes the global providers on every request;
-        # that is CPU spent for nothing unless an SDK is configured, so it is opt-in.
         telemetry=_TELEMETRY_OFF,
     )
     for router in (users.router, health.router):
