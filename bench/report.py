@@ -246,8 +246,9 @@ def _cost_section(rows: list[CostRow]) -> str:
 
 `GET /users/{{id}}`, loaded in the same rounds, on four servers that differ only in what
 they report, each started afresh the same way just before its run, twice a round in
-A B C D D C B A order; medians over all its runs (`bench/observability.py`). The bars are on the server's CPU time per request, which the
-other processes on the machine do not move.
+A B C D D C B A order; medians over all its runs (`bench/observability.py`). The bars are
+on the server's CPU time per request, which the other processes on the machine do not
+move.
 
 {cost_table(rows)}
 """
