@@ -17,6 +17,7 @@ from sqlalchemy import text
 
 from tests.conftest import fresh_postgres_database, require_engine
 from tests.reliability.conftest import assert_problem, figures, make_settings, serve
+from tests.reliability.test_database_faults import ANSWER_WITHIN
 from tests.support import databases
 from tests.support.install import Installed
 from tests.support.pgbouncer import SHIPPED, PgBouncer, missing_reason, pgbouncer
@@ -261,7 +262,9 @@ async def test_a_silent_database_behind_pgbouncer_is_a_503_within_the_bound(
 ) -> None:
     """PgBouncer stays up while the database behind it falls silent (no reset, no answer):
     the statement timeout cannot reach it, so asyncpg's client-side `command_timeout`
-    (DB_STATEMENT_TIMEOUT + 1 s) answers, as a 503, within the documented bound."""
+    (DB_STATEMENT_TIMEOUT + 1 s) answers, as a 503, within the bound the direct tests hold
+    a silent database to (test_database_faults.py: on SQLAlchemy's path the timeout can
+    be met twice, in the statement and in the rollback that follows)."""
     require_engine(missing_reason(), "PgBouncer")
     statement_timeout = 1.0
     with pgbouncer(proxied_url, pool_size=5) as silent:
@@ -286,6 +289,6 @@ async def test_a_silent_database_behind_pgbouncer_is_a_503_within_the_bound(
                 response = await service.client.request(method, path, json=body)
                 answers.append(time.monotonic() - started)
                 assert_problem(response, 503)
-            assert max(answers) < statement_timeout + 1 + bound(1.5), answers
+            assert max(answers) < bound(ANSWER_WITHIN), answers
             proxy.restore()
     FIGURES["silent database behind PgBouncer, 503 after, s"] = [round(a, 2) for a in answers]
