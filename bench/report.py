@@ -67,16 +67,23 @@ class Summary:
     ceiling_cpu_ms: float
 
 
+def _paired(
+    endpoint: Endpoint, samples: list[Sample], first: str, second: str
+) -> list[tuple[Sample, Sample]]:
+    """Round by round, the samples of two servers on one endpoint."""
+    mine = [s for s in samples if s.endpoint == endpoint.key]
+    return [
+        (
+            next(s for s in mine if s.round == r and s.server == first),
+            next(s for s in mine if s.round == r and s.server == second),
+        )
+        for r in sorted({s.round for s in mine})
+    ]
+
+
 def summarize(endpoint: Endpoint, samples: list[Sample]) -> Summary:
     mine = [s for s in samples if s.endpoint == endpoint.key]
-    rounds = sorted({s.round for s in mine})
-    pairs = [
-        (
-            next(s.result for s in mine if s.round == r and s.server == SERVICE),
-            next(s.result for s in mine if s.round == r and s.server == CEILING),
-        )
-        for r in rounds
-    ]
+    pairs = [(a.result, b.result) for a, b in _paired(endpoint, samples, SERVICE, CEILING)]
     rows = endpoint.rows_per_request
     cpu = {
         name: median(s.cpu_ms_per_request for s in mine if s.server == name)
@@ -114,15 +121,7 @@ class PooledSummary:
 
 def summarize_pooled(endpoint: Endpoint, samples: list[Sample]) -> PooledSummary:
     """The service through PgBouncer against the service direct, round by round."""
-    mine = [s for s in samples if s.endpoint == endpoint.key]
-    rounds = sorted({s.round for s in mine})
-    pairs = [
-        (
-            next(s for s in mine if s.round == r and s.server == SERVICE),
-            next(s for s in mine if s.round == r and s.server == POOLED),
-        )
-        for r in rounds
-    ]
+    pairs = _paired(endpoint, samples, SERVICE, POOLED)
     rows = endpoint.rows_per_request
     return PooledSummary(
         endpoint=endpoint,

@@ -291,27 +291,15 @@ class _WorkerProcess:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         pid = str(os.getpid())
-        self._rss = Gauge(
-            "process_resident_memory_bytes",
-            "Resident memory size in bytes, by worker.",
-            ("pid",),
-            registry=registry,
-            multiprocess_mode="liveall",
-        ).labels(pid)
-        self._cpu = Gauge(
-            "process_cpu_seconds",
-            "User and system CPU time spent, in seconds, by worker.",
-            ("pid",),
-            registry=registry,
-            multiprocess_mode="liveall",
-        ).labels(pid)
-        self._fds = Gauge(
-            "process_open_fds",
-            "Open file descriptors, by worker.",
-            ("pid",),
-            registry=registry,
-            multiprocess_mode="liveall",
-        ).labels(pid)
+
+        def gauge(name: str, doc: str) -> Gauge:
+            return Gauge(
+                name, doc, ("pid",), registry=registry, multiprocess_mode="liveall"
+            ).labels(pid)
+
+        self._rss = gauge("process_resident_memory_bytes", "Resident memory, bytes, by worker.")
+        self._cpu = gauge("process_cpu_seconds", "User and system CPU, seconds, by worker.")
+        self._fds = gauge("process_open_fds", "Open file descriptors, by worker.")
         self._page = os.sysconf("SC_PAGE_SIZE")
 
     def sample(self) -> None:

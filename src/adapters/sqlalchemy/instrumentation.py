@@ -68,22 +68,21 @@ class InstrumentedExecutor:
         self._system = instrumentation.system
 
     async def rows(self, statement: Executable, params: Params) -> list[Row]:
-        if self._tracer is not None:
-            traced: list[Row] = await self._traced(statement, self._inner.rows, params)
-            return traced
-        started = time.perf_counter()
-        try:
-            return await self._inner.rows(statement, params)
-        finally:
-            self._observe(statement, started)
+        rows: list[Row] = await self._run(statement, self._inner.rows, params)
+        return rows
 
     async def rowcount(self, statement: Executable, params: Mapping[str, Any]) -> int:
+        count: int = await self._run(statement, self._inner.rowcount, params)
+        return count
+
+    async def _run(
+        self, statement: Executable, run: Callable[[Executable, Any], Any], params: Any
+    ) -> Any:
         if self._tracer is not None:
-            traced: int = await self._traced(statement, self._inner.rowcount, params)
-            return traced
+            return await self._traced(statement, run, params)
         started = time.perf_counter()
         try:
-            return await self._inner.rowcount(statement, params)
+            return await run(statement, params)
         finally:
             self._observe(statement, started)
 
