@@ -61,10 +61,8 @@ class AccessLog:
         if not self._json:
             _logger.info("request", extra=fields)
             return
-        now = time.time()
         entry = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
-            + f".{int(now % 1 * 1000):03d}+00:00",
+            "ts": logging_config.utc_timestamp(time.time()),
             "level": "INFO",
             "logger": LOGGER,
             "msg": "request",

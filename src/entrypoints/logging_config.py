@@ -41,6 +41,11 @@ def correlate_traces(context: Callable[[], dict[str, str]] | None) -> None:
     trace_context = context or _no_trace
 
 
+def utc_timestamp(seconds: float) -> str:
+    """`2026-12-04T01:30:00.123+00:00`: the `ts` of every JSON line."""
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds")
+
+
 def _extras(record: logging.LogRecord) -> dict[str, Any]:
     return {key: value for key, value in vars(record).items() if key not in _STANDARD_ATTRS}
 
@@ -48,7 +53,7 @@ def _extras(record: logging.LogRecord) -> dict[str, Any]:
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "ts": utc_timestamp(record.created),
             "level": record.levelname,
             "logger": record.name,
             "msg": record.getMessage(),

@@ -78,30 +78,19 @@ class InstrumentedExecutor:
     async def _run(
         self, statement: Executable, run: Callable[[Executable, Any], Any], params: Any
     ) -> Any:
-        if self._tracer is not None:
-            return await self._traced(statement, run, params)
         started = time.perf_counter()
         try:
-            return await run(statement, params)
-        finally:
-            self._observe(statement, started)
-
-    def _observe(self, statement: Executable, started: float) -> None:
-        if self._observer is not None:
-            self._observer.statement(operation_name(statement), time.perf_counter() - started)
-
-    async def _traced(
-        self, statement: Executable, run: Callable[[Executable, Any], Any], params: Any
-    ) -> Any:
-        name = operation_name(statement)
-        started = time.perf_counter()
-        try:
+            if self._tracer is None:
+                return await run(statement, params)
+            name = operation_name(statement)
             with self._tracer.start_as_current_span(
                 name, kind=_client_kind(), attributes=self._attributes(name)
             ):
                 return await run(statement, params)
         finally:
-            self._observe(statement, started)
+            if self._observer is not None:
+                elapsed = time.perf_counter() - started
+                self._observer.statement(operation_name(statement), elapsed)
 
     def _attributes(self, name: str) -> dict[str, str]:
         return {

@@ -85,14 +85,12 @@ class Waiting:
 
 
 async def _open_counted(
-    waiting: Waiting | None,
+    waiting: Waiting,
     engine: AsyncEngine,
     fast: FastPath | None,
     read_only: bool,
     insert_only: bool,
 ) -> _Session:
-    if waiting is None:
-        return await _open(engine, fast, read_only, insert_only)
     waiting.count += 1
     try:
         return await _open(engine, fast, read_only, insert_only)
@@ -116,7 +114,7 @@ class SqlAlchemyUnitOfWork:
         waiting: tuple[Waiting, Waiting] | None = None,
     ) -> None:
         self._instrumentation = instrumentation
-        self._waiting = waiting  # (primary, replica)
+        self._waiting = waiting or (Waiting(), Waiting())  # (primary, replica)
         self._engine = engine
         self._replica = replica  # a read-only unit that may run there
         self._on_replica = False
@@ -151,7 +149,7 @@ class SqlAlchemyUnitOfWork:
 
     async def __aenter__(self) -> Self:
         replica = self._replica
-        primary_waiting, replica_waiting = self._waiting or (None, None)
+        primary_waiting, replica_waiting = self._waiting
         if replica is not None and await replica.usable():
             try:
                 self._session = await _open_counted(
@@ -218,7 +216,7 @@ class SqlAlchemyUnitOfWorkFactory:
         self.engine = engine
         self.replica = replica
         self.instrumentation = instrumentation
-        # Counted only for metrics: one integer each way per unit of work.
+        # Read by the metrics: one integer each way per unit of work.
         self.waiting = (Waiting(), Waiting())
         use_fast_path = fast_path and engine.dialect.name == "postgresql"
         unnamed = UnnamedStatements() if pgbouncer else None
@@ -240,5 +238,5 @@ class SqlAlchemyUnitOfWorkFactory:
             insert_only=insert_only,
             replica=self.replica if replica and read_only else None,
             instrumentation=self.instrumentation,
-            waiting=self.waiting if self.instrumentation is not None else None,
+            waiting=self.waiting,
         )

@@ -3,8 +3,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import httpx
@@ -91,29 +91,18 @@ class JwksClient:
         return keys
 
     def _span(self, headers: dict[str, str]) -> AbstractContextManager[Any]:
-        if self._tracer is None:
-            return nullcontext()
+        return nullcontext() if self._tracer is None else self._client_span(headers)
+
+    @contextmanager
+    def _client_span(self, headers: dict[str, str]) -> Iterator[Any]:
+        """A client span, its context written into the outgoing headers."""
         from opentelemetry.propagate import inject
         from opentelemetry.trace import SpanKind
 
-        span = self._tracer.start_as_current_span(
+        with self._tracer.start_as_current_span(
             "GET",
             kind=SpanKind.CLIENT,
             attributes={"http.request.method": "GET", "url.full": self._url},
-        )
-        return _Injecting(span, headers, inject)
-
-
-class _Injecting:
-    """Enters the span, then writes its context into the outgoing headers."""
-
-    def __init__(self, span: Any, headers: dict[str, str], inject: Any) -> None:
-        self._span, self._headers, self._inject = span, headers, inject
-
-    def __enter__(self) -> Any:
-        entered = self._span.__enter__()
-        self._inject(self._headers)
-        return entered
-
-    def __exit__(self, *exc: Any) -> Any:
-        return self._span.__exit__(*exc)
+        ) as span:
+            inject(headers)
+            yield span

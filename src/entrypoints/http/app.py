@@ -130,7 +130,8 @@ def create_app(container: Container | None = None, *, drain_on_signals: bool = F
         sampler = None
         if metrics is not None:
             watch_pools(container)
-            await _first_readiness(services, metrics)
+            # `users_ready` from the start; the readiness probes keep it current.
+            metrics.readiness(await health.database_failure(services) is None)
             sampler = asyncio.create_task(_sample_pools(metrics))
         try:
             yield
@@ -200,16 +201,6 @@ def _serve_metrics(app: FastAPI, metrics: PrometheusMetrics) -> None:
         return Response(body, media_type=content_type)
 
     app.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
-
-
-async def _first_readiness(services: HttpServices, metrics: PrometheusMetrics) -> None:
-    """`users_ready` from the start: one readiness check (the probes keep it current)."""
-    try:
-        await asyncio.wait_for(services.readiness_probe(), services.readiness_timeout)
-    except Exception:
-        metrics.readiness(False)
-    else:
-        metrics.readiness(True)
 
 
 async def _sample_pools(metrics: PrometheusMetrics) -> None:

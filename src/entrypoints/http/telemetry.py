@@ -19,7 +19,6 @@ from users_service.entrypoints.access_log import AccessLog
 UNMATCHED = "unmatched"
 # OpenTelemetry's rule for http.request.method: known methods as they are, others _OTHER.
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
-_TEMPLATES: dict[int, str] = {}
 
 
 def method_of(scope: Scope) -> str:
@@ -29,16 +28,10 @@ def method_of(scope: Scope) -> str:
 
 def route_of(scope: Scope) -> str:
     route = scope.get("route")
-    if route is None:
+    raw = getattr(route, "path_format", None) or getattr(route, "path", None)
+    if not isinstance(raw, str) or not raw:
         return UNMATCHED
-    template = _TEMPLATES.get(id(route))
-    if template is None:
-        raw = getattr(route, "path_format", None) or getattr(route, "path", None)
-        if not isinstance(raw, str) or not raw:
-            return UNMATCHED
-        template = raw.rstrip("/") or "/"
-        _TEMPLATES[id(route)] = template  # routes live as long as the app
-    return template
+    return raw.rstrip("/") or "/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +41,6 @@ class EdgeTelemetry:
     metrics: PrometheusMetrics | None
     tracer: Any  # an OpenTelemetry tracer, or None
     access_log: AccessLog
-
-    @property
-    def quiet(self) -> bool:
-        return self.metrics is None and self.tracer is None and not self.access_log.enabled
 
 
 class ServerSpan:

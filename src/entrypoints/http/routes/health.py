@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, Response
 from users_service.entrypoints.http.openapi import operation_id, problems
 from users_service.entrypoints.http.problems import SERVICE_UNAVAILABLE, problem_response
 from users_service.entrypoints.http.representation import json_response
-from users_service.entrypoints.http.services import http_services
+from users_service.entrypoints.http.services import HttpServices, http_services
 
 router = APIRouter(tags=["health"], generate_unique_id_function=operation_id)
 logger = logging.getLogger("users_service.health")
@@ -32,21 +32,26 @@ async def livez() -> Response:
 )
 async def readyz(request: Request) -> Response:
     services = http_services(request)
-    metrics = services.metrics
+    detail = None
     if services.lifecycle.draining:
-        if metrics is not None:
-            metrics.readiness(False)
-        return _not_ready(request, "The service is shutting down.")
+        detail = "The service is shutting down."
+    elif (failure := await database_failure(services)) is not None:
+        logger.warning("readiness probe failed: %r", failure)
+        detail = "The database does not answer."
+    if services.metrics is not None:
+        services.metrics.readiness(detail is None)
+    if detail is not None:
+        return _not_ready(request, detail)
+    return json_response({"status": "ok"})
+
+
+async def database_failure(services: HttpServices) -> Exception | None:
+    """Why the readiness probe failed within READINESS_TIMEOUT, or None."""
     try:
         await asyncio.wait_for(services.readiness_probe(), services.readiness_timeout)
     except Exception as exc:
-        logger.warning("readiness probe failed: %r", exc)
-        if metrics is not None:
-            metrics.readiness(False)
-        return _not_ready(request, "The database does not answer.")
-    if metrics is not None:
-        metrics.readiness(True)
-    return json_response({"status": "ok"})
+        return exc
+    return None
 
 
 def _not_ready(request: Request, detail: str) -> Response:
