@@ -94,6 +94,8 @@ fmt: $(STAMP) ## Format and autofix
 
 bench: $(STAMP) ## Benchmark the service against a raw asyncpg ceiling (and through PgBouncer) with wrk; writes BENCHMARKS.md
 	@command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	@[ "$${BENCH_INSTRUCTIONS:-on}" = off ] || command -v valgrind >/dev/null || \
+	    (apt-get update && apt-get install -y valgrind)
 	@[ "$${BENCH_PGBOUNCER:-on}" = off ] || [ -x /usr/sbin/pgbouncer ] || \
 	    (apt-get update && apt-get install -y pgbouncer)
 	$(BIN)/python bench/run.py

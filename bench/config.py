@@ -54,6 +54,9 @@ class Config:
     # "on": the service is also measured through PgBouncer (transaction mode, the shipped
     # deploy/kubernetes/pgbouncer.ini) against itself direct; "off": not.
     pgbouncer: str = field(default_factory=lambda: os.environ.get("BENCH_PGBOUNCER", "on"))
+    # "on": observability's cost is also counted in instructions under callgrind
+    # (bench/instructions.py), the measure its bars are judged on; "off": not.
+    instructions: str = field(default_factory=lambda: os.environ.get("BENCH_INSTRUCTIONS", "on"))
     run_token: str = field(default_factory=lambda: secrets.token_hex(4))
     jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
 
@@ -68,6 +71,8 @@ class Config:
             raise ValueError("BENCH_AUTH must be jwt or off")
         if self.pgbouncer not in ("on", "off"):
             raise ValueError("BENCH_PGBOUNCER must be on or off")
+        if self.instructions not in ("on", "off"):
+            raise ValueError("BENCH_INSTRUCTIONS must be on or off")
 
     @property
     def admin_dsn(self) -> str:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import auth
 import database
+import instructions
 import observability
 import pooler
 import probe
@@ -205,6 +206,11 @@ async def benchmark(config: Config) -> int:
                     samples.append(await measure(config, fixture, endpoint.key, round_, server))
                 if endpoint.key == "get":
                     samples += await measure_cost(config, fixture, round_, sink.port)
+        counts: list[instructions.Count] = []
+        if config.instructions == "on":
+            if not instructions.available():
+                raise RuntimeError("valgrind is not installed (make bench installs it)")
+            counts = await instructions.count(config, lowest, highest, headers, sink.port)
         service_hwm_mb = servers.memory_kib(service.pid)["VmHWM"] / 1024
         ceiling_hwm_mb = servers.memory_kib(ceiling.pid)["VmHWM"] / 1024
     await sink.stop()
@@ -220,6 +226,7 @@ async def benchmark(config: Config) -> int:
         report.summarize_pooled(e, samples) for e in all_endpoints if config.pgbouncer == "on"
     ]
     cost = report.summarize_cost(samples)
+    counted = report.summarize_instructions(counts)
     peak_rss_mb = max(service_hwm_mb, *(s.service_rss_mb for s in summaries))
     failures = sum(s.failures for s in samples)
     notes = []
@@ -237,6 +244,7 @@ async def benchmark(config: Config) -> int:
         summaries,
         pooled_summaries,
         cost,
+        counted,
         samples,
         peak_rss_mb,
         failures,
@@ -255,6 +263,9 @@ async def benchmark(config: Config) -> int:
         print()
     print(report.cost_table(cost))
     print()
+    if counted:
+        print(report.instruction_table(counted))
+        print()
     log(f"wrote {config.output}")
     if failures:
         log(f"FAILED: {failures} non-2xx responses or socket errors (see bench/results/)")

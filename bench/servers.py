@@ -56,9 +56,14 @@ def _spawn(name: str, argv: list[str], env: dict[str, str], port: int) -> Server
 
 
 def start_service(
-    config: Config, name: str = "service", database_url: str | None = None, **extra: str
+    config: Config,
+    name: str = "service",
+    database_url: str | None = None,
+    wrapper: list[str] | None = None,
+    **extra: str,
 ) -> Server:
-    """`users-service serve`: uvicorn, 1 worker in-process, uvloop, httptools, no access log."""
+    """`users-service serve`: uvicorn, 1 worker in-process, uvloop, httptools, no access log.
+    `wrapper`: a command the server runs under (valgrind)."""
     port = free_port()
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("AUTH_")}
     env = {
@@ -69,6 +74,8 @@ def start_service(
         **extra,
     }
     argv = [str(VENV_BIN / "users-service"), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    if wrapper:  # the console script is a Python file: run it by the venv's interpreter
+        argv = [*wrapper, str(VENV_BIN / "python"), *argv]
     return _spawn(name, argv, env, port)
 
 

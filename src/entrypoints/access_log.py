@@ -51,23 +51,32 @@ class AccessLog:
     def __call__(
         self, method: str, path: str, status: int, duration_ms: float, request_id: str
     ) -> None:
-        fields = {
-            "method": method,
-            "path": path,
-            "status": status,
-            "duration_ms": duration_ms,
-            "request_id": request_id,
-        }
         if not self._json:
-            _logger.info("request", extra=fields)
+            _logger.info(
+                "request",
+                extra={
+                    "method": method,
+                    "path": path,
+                    "status": status,
+                    "duration_ms": duration_ms,
+                    "request_id": request_id,
+                },
+            )
             return
+        # One dict literal, built once: this runs on every request.
         entry = {
             "ts": logging_config.utc_timestamp(time.time()),
             "level": "INFO",
             "logger": LOGGER,
             "msg": "request",
+            "request_id": request_id,
             "pid": self._pid,
-            **fields,
-            **logging_config.trace_context(),
+            "method": method,
+            "path": path,
+            "status": status,
+            "duration_ms": duration_ms,
         }
+        trace = logging_config.trace_context()
+        if trace:
+            entry.update(trace)
         self._write(orjson.dumps(entry, option=orjson.OPT_APPEND_NEWLINE))

@@ -70,7 +70,7 @@ def _metrics(settings: Settings) -> PrometheusMetrics | None:
     if not settings.metrics:
         return None
     build = build_info()
-    return PrometheusMetrics(build.version, build.revision)
+    return PrometheusMetrics(build.version, build.revision, batched=settings.metrics_batched)
 
 
 def _usage_metrics(metrics: PrometheusMetrics | None) -> UsageMetrics:

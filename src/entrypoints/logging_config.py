@@ -41,9 +41,29 @@ def correlate_traces(context: Callable[[], dict[str, str]] | None) -> None:
     trace_context = context or _no_trace
 
 
+class _Second:
+    """The formatted second of the last timestamp: lines within one second (most of a
+    busy server's) only add their milliseconds to it."""
+
+    __slots__ = ("prefix", "second")
+
+    def __init__(self) -> None:
+        self.second = -1
+        self.prefix = ""
+
+
+_last = _Second()
+
+
 def utc_timestamp(seconds: float) -> str:
-    """`2026-12-04T01:30:00.123+00:00`: the `ts` of every JSON line."""
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds")
+    """`2026-12-04T01:30:00.123+00:00`: the `ts` of every JSON line (milliseconds cut,
+    never rounded up into the next second, as `isoformat` does)."""
+    second = int(seconds)
+    last = _last
+    if second != last.second:
+        last.prefix = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+        last.second = second
+    return f"{last.prefix}{int((seconds - second) * 1000):03d}+00:00"
 
 
 def _extras(record: logging.LogRecord) -> dict[str, Any]:

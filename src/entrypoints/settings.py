@@ -64,6 +64,12 @@ class Settings(BaseSettings):
         "(adapters/email_syntax/fast_path.py); false: the library as shipped",
     )
 
+    gc_freeze: bool = Field(
+        default=True,
+        description="freeze the start-up heap out of the garbage collector's generations "
+        "(entrypoints/gc_tuning.py); false: the collector as CPython sets it",
+    )
+
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -106,6 +112,12 @@ class Settings(BaseSettings):
         ge=1,
         le=65535,
         description="serve /metrics on this port only, not on the API's (default: the API's)",
+    )
+    metrics_batched: bool = Field(
+        default=True,
+        description="tally request durations and active requests in plain numbers, "
+        "flushed to the metrics each second and before a scrape (adapters/metrics/tally.py); "
+        "false: every observation straight to prometheus-client",
     )
     metrics_dir: str | None = Field(
         default=None,

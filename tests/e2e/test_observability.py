@@ -83,6 +83,12 @@ def test_several_workers_are_summed_and_a_dead_one_drops_out(
         )
 
     _wait_for(both_sampled, "both workers' process gauges")  # sampled once a second
+
+    def all_counted() -> bool:  # each worker flushes its tallies once a second
+        count = _scrape(two_workers.url).value("http_server_request_duration_seconds_count", ROUTE)
+        return count == REQUESTS
+
+    _wait_for(all_counted, "every request counted")
     for _ in range(5):  # whichever worker answers the scrape, it reads every worker's files
         page = _scrape(two_workers.url)
         assert page.value("http_server_request_duration_seconds_count", ROUTE) == REQUESTS
@@ -115,6 +121,13 @@ def test_metrics_on_a_port_of_their_own(
         with httpx.Client(base_url=server.url, headers=bearer(token())) as client:
             assert client.get("/users").status_code == 200
             assert client.get("/users/424242").status_code == 404
+
+        # That port's server thread reads what the loop flushed, once a second.
+        def counted() -> bool:
+            page = _scrape(f"http://127.0.0.1:{metrics_port}")
+            return page.value("http_server_request_duration_seconds_count", ROUTE) == 1
+
+        _wait_for(counted, "the request counted")
         page = _scrape(f"http://127.0.0.1:{metrics_port}")
         assert page.value("http_server_request_duration_seconds_count", ROUTE) == 1
         assert page.value("process_cpu_seconds_total") > 0  # the client's process collector

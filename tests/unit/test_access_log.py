@@ -80,3 +80,16 @@ def test_console_goes_through_logging(info: None, caplog: pytest.LogCaptureFixtu
     (record,) = [r for r in caplog.records if r.name == LOGGER]
     assert record.getMessage() == "request"
     assert record.__dict__["status"] == 201
+
+
+@pytest.mark.parametrize(
+    "seconds",
+    [0.0, 1700000000.0, 1700000000.0004, 1700000000.9999, 1700000001.5, 1767225599.999],
+)
+def test_timestamp_as_isoformat_writes_it(seconds: float) -> None:
+    # The per-second cache must give what datetime gives, across second boundaries.
+    from datetime import UTC, datetime
+
+    expected = datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds")
+    assert logging_config.utc_timestamp(seconds) == expected
+    assert logging_config.utc_timestamp(seconds + 1) != expected  # a new second, a new prefix

@@ -184,3 +184,48 @@ def test_asyncpg_unnamed_statement_hooks() -> None:
     assert hasattr(BaseProtocol, "bind_execute"), "the protocol lost bind_execute"
     for attribute in ("name", "prepared"):
         assert hasattr(PreparedStatementState, attribute), attribute
+
+
+@pytest.mark.parametrize("multiprocess", [False, True])
+def test_histogram_children_keep_bucket_and_sum_values(
+    multiprocess: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`adapters/metrics/tally.py` adds its tallies to a histogram child's `_buckets` and
+    `_sum`: the same exposition as observing each value, in both of the client's modes."""
+    from prometheus_client import CollectorRegistry, Histogram, generate_latest, values
+    from prometheus_client import multiprocess as files
+
+    from users_service.adapters.metrics.tally import HistogramTally
+
+    observed = [0.0, 0.004, 0.005, 0.0051, 0.3, 7.0, 11.0, 11.0]
+    bounds = (0.005, 0.01, 0.5, 10.0)
+    pages = []
+    try:
+        for batched in (False, True):
+            folder = tmp_path / str(batched)
+            folder.mkdir()
+            if multiprocess:  # the value class is chosen from the environment
+                monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(folder))
+            values.ValueClass = values.get_value_class()
+            registry = CollectorRegistry()
+            histogram = Histogram("d", "d", ("k",), buckets=bounds, registry=registry)
+            child = histogram.labels("x")
+            assert len(child._buckets) == len(bounds) + 1
+            assert hasattr(child._sum, "inc")
+            tally = HistogramTally(child, bounds, batched)
+            for value in observed:
+                tally.observe(value)
+            tally.flush()
+            tally.flush()  # an empty tally adds nothing
+            if multiprocess:
+                registry = CollectorRegistry()
+                files.MultiProcessCollector(registry, str(folder))
+            page = generate_latest(registry).decode()
+            pages.append([line for line in page.splitlines() if "_created" not in line])
+    finally:
+        monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+        values.ValueClass = values.get_value_class()
+    direct, tallied = pages
+    assert 'd_bucket{k="x",le="0.005"} 3.0' in direct
+    assert 'd_bucket{k="x",le="+Inf"} 8.0' in direct
+    assert tallied == direct

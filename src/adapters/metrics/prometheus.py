@@ -41,6 +41,8 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import choose_encoder
 
+from users_service.adapters.metrics.tally import GaugeTally, HistogramTally
+
 MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 # OpenTelemetry's advice for http.server.request.duration (seconds).
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
@@ -68,7 +70,8 @@ class PrometheusMetrics:
     """The registry and every instrument; the use cases see it as `UsageMetrics`, the
     HTTP edge and the adapters through the methods they call."""
 
-    def __init__(self, version: str, revision: str) -> None:
+    def __init__(self, version: str, revision: str, *, batched: bool = True) -> None:
+        self._batched = batched
         self._directory = multiprocess_directory()
         self.multiprocess = self._directory is not None
         # Registered on a registry of this object's own, never the global one: several
@@ -177,9 +180,9 @@ class PrometheusMetrics:
         # Label sets resolved once: a request then costs a dict look-up, not a label parse
         # (about 1.4 µs each). The keys are bounded: methods, route templates, statuses,
         # statement names.
-        self._active: dict[str, Gauge] = {}
-        self._durations: dict[tuple[str, str, int], Histogram] = {}
-        self._statements: dict[str, Histogram] = {}
+        self._active: dict[str, GaugeTally] = {}
+        self._durations: dict[tuple[str, str, int], HistogramTally] = {}
+        self._statements: dict[str, HistogramTally] = {}
 
     # -- UsageMetrics (the use cases)
     def users_created(self, count: int) -> None:
@@ -192,23 +195,24 @@ class PrometheusMetrics:
         self.deleted.inc()
 
     # -- the HTTP edge
-    def request_started(self, method: str) -> Gauge:
+    def request_started(self, method: str) -> GaugeTally:
         active = self._active.get(method)
         if active is None:
-            active = self._active[method] = self.http_active.labels(method)
-        active.inc()
+            child = self.http_active.labels(method)
+            active = self._active[method] = GaugeTally(child, self._batched)
+        active.up()
         return active
 
     def request_finished(
-        self, active: Gauge, method: str, route: str, status: int, seconds: float
+        self, active: GaugeTally, method: str, route: str, status: int, seconds: float
     ) -> None:
-        active.dec()
+        active.down()
         key = (method, route, status)
         duration = self._durations.get(key)
         if duration is None:
             error_type = str(status) if status >= 500 else ""
-            duration = self.http_duration.labels(method, route, str(status), error_type)
-            self._durations[key] = duration
+            child = self.http_duration.labels(method, route, str(status), error_type)
+            duration = self._durations[key] = HistogramTally(child, HTTP_BUCKETS, self._batched)
         duration.observe(seconds)
 
     def conflict(self, reason: str) -> None:
@@ -238,7 +242,8 @@ class PrometheusMetrics:
     def statement(self, name: str, seconds: float) -> None:
         duration = self._statements.get(name)
         if duration is None:
-            duration = self._statements[name] = self.db_duration.labels(name)
+            child = self.db_duration.labels(name)
+            duration = self._statements[name] = HistogramTally(child, DB_BUCKETS, self._batched)
         duration.observe(seconds)
 
     def watch_pool(self, name: str, stats: Callable[[], PoolStats]) -> None:
@@ -249,9 +254,17 @@ class PrometheusMetrics:
         """The replica's last measured lag (None: it did not answer) and whether it serves."""
         self._replica = read
 
+    def flush(self) -> None:
+        """The tallies into the instruments (tally.py): on the event loop's thread."""
+        for tallies in (self._active, self._durations, self._statements):
+            for tally in tallies.values():
+                tally.flush()
+
     def sample_pools(self) -> None:
-        """The pools' own counters into gauges (and, with several workers, this
-        worker's process figures): once a second, from the app's lifespan."""
+        """The tallies flushed, and the pools' own counters into gauges (and, with
+        several workers, this worker's process figures): once a second, from the app's
+        lifespan."""
+        self.flush()
         for name, read in self._pools.items():
             stats = read()
             self.db_connections.labels(name, "used").set(stats.used)
@@ -281,6 +294,7 @@ class PrometheusMetrics:
 
     def worker_exiting(self) -> None:
         """This worker's live gauges leave the sums (multiprocess mode)."""
+        self.flush()  # counters keep what this worker counted
         if self._directory is not None:
             multiprocess.mark_process_dead(os.getpid(), str(self._directory))
 

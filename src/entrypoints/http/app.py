@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from users_service.adapters.metrics import PrometheusMetrics
-from users_service.entrypoints import logging_config
+from users_service.entrypoints import gc_tuning, logging_config
 from users_service.entrypoints.access_log import AccessLog
 from users_service.entrypoints.container import Container, watch_pools
 from users_service.entrypoints.drain import SignalDrain
@@ -133,6 +133,8 @@ def create_app(container: Container | None = None, *, drain_on_signals: bool = F
             # `users_ready` from the start; the readiness probes keep it current.
             metrics.readiness(await health.database_failure(services) is None)
             sampler = asyncio.create_task(_sample_pools(metrics))
+        # Only in the server process: in process (tests), the caller's heap is not ours.
+        gc_tuning.freeze_startup_heap(settings.gc_freeze and drain_on_signals)
         try:
             yield
         finally:
@@ -197,6 +199,7 @@ def _serve_metrics(app: FastAPI, metrics: PrometheusMetrics) -> None:
 
     async def metrics_endpoint(request: Request) -> Response:
         accept = request.headers.get("accept")
+        metrics.flush()  # here, on the loop's thread: the tallies are the loop's
         body, content_type = await run_in_threadpool(metrics.exposition, accept)
         return Response(body, media_type=content_type)
 
