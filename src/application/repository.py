@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from users_service.application.events import EventContext
 from users_service.domain.user import NewUser, User, UserChanges
 
 
@@ -34,11 +35,14 @@ class UserRepository(Protocol):
         """At most `query.limit` users, in keyset order."""
         ...
 
-    async def insert_new(self, users: Sequence[NewUser], now: datetime) -> list[User | None]:
+    async def insert_new(
+        self, users: Sequence[NewUser], now: datetime, event: EventContext | None = None
+    ) -> list[User | None]:
         """Store every user whose email is free, in one round trip per chunk.
 
         Position i of the result holds the stored user, or None when its email was
-        already taken, by a stored user or by an earlier item of `users`.
+        already taken, by a stored user or by an earlier item of `users`. With `event`,
+        each stored user's `created` event is written in the same atomic step.
         """
         ...
 
@@ -48,15 +52,23 @@ class UserRepository(Protocol):
         changes: UserChanges,
         now: datetime,
         expected_versions: Collection[int] | None = None,
+        event: EventContext | None = None,
     ) -> User | None:
         """Apply `changes` and bump the version, in one conditional statement.
 
         Returns None, changing nothing, when the user is missing, when its version is
         not among `expected_versions` (if given) or when the patch changes nothing.
-        Raises EmailAlreadyRegistered when the new email belongs to another user.
+        Raises EmailAlreadyRegistered when the new email belongs to another user. With
+        `event`, the `updated` event (naming the fields that changed) goes with it.
         """
         ...
 
-    async def delete(self, user_id: int, expected_versions: Collection[int] | None = None) -> bool:
-        """Delete in one conditional statement; False when nothing matched."""
+    async def delete(
+        self,
+        user_id: int,
+        expected_versions: Collection[int] | None = None,
+        event: EventContext | None = None,
+    ) -> bool:
+        """Delete in one conditional statement; False when nothing matched. With
+        `event`, the `deleted` event (the user's id and last version) goes with it."""
         ...

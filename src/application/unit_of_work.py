@@ -6,6 +6,7 @@ from types import TracebackType
 from typing import Protocol, Self, TypeVar
 
 from users_service.application.errors import ReplicaUnavailable
+from users_service.application.events import EventContext, Outbox
 from users_service.application.idempotency_store import IdempotencyRepository
 from users_service.application.repository import PageQuery, UserRepository
 from users_service.domain.user import NewUser, User, UserChanges
@@ -25,6 +26,9 @@ class UnitOfWork(Protocol):
 
     @property
     def idempotency(self) -> IdempotencyRepository: ...
+
+    @property
+    def outbox(self) -> Outbox: ...
 
     async def __aenter__(self) -> Self: ...
 
@@ -84,11 +88,13 @@ class InsertOnlyUsers:
     async def page(self, query: PageQuery) -> Sequence[User]:
         return await self._users.page(query)
 
-    async def insert_new(self, users: Sequence[NewUser], now: datetime) -> list[User | None]:
+    async def insert_new(
+        self, users: Sequence[NewUser], now: datetime, event: EventContext | None = None
+    ) -> list[User | None]:
         if self._inserted:
             raise InsertOnlyViolation("an insert-only unit of work inserts once")
         self._inserted = True
-        return await self._users.insert_new(users, now)
+        return await self._users.insert_new(users, now, event)
 
     async def update(
         self,
@@ -96,10 +102,16 @@ class InsertOnlyUsers:
         changes: UserChanges,
         now: datetime,
         expected_versions: Collection[int] | None = None,
+        event: EventContext | None = None,
     ) -> User | None:
         raise InsertOnlyViolation("an insert-only unit of work does not update")
 
-    async def delete(self, user_id: int, expected_versions: Collection[int] | None = None) -> bool:
+    async def delete(
+        self,
+        user_id: int,
+        expected_versions: Collection[int] | None = None,
+        event: EventContext | None = None,
+    ) -> bool:
         raise InsertOnlyViolation("an insert-only unit of work does not delete")
 
 

@@ -1,9 +1,8 @@
-"""`users-service`: serve the API or migrate the database."""
+"""`users-service`: serve the API, migrate the database, relay events."""
 
 from __future__ import annotations
 
 import argparse
-import gc
 import logging
 import secrets
 import sys
@@ -92,6 +91,39 @@ def print_development_token(settings: Settings, host: str, port: int) -> None:
     )
 
 
+def relay(settings: Settings) -> None:
+    """Publish the outbox to NATS JetStream until SIGTERM or SIGINT."""
+    import asyncio
+    import signal
+
+    from users_service.entrypoints.container import container_for
+
+    if settings.uses_memory:
+        raise SystemExit(
+            "users-service: the memory backend's outbox is seen only by the relay of the "
+            "process that holds it: serve with EVENTS_RELAY=inprocess"
+        )
+
+    async def run() -> None:
+        container = container_for(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        logger.info(
+            "relaying the outbox",
+            extra={"nats_url": settings.nats_url, "stream": settings.events_stream},
+        )
+        try:
+            await container.relay().run(stop)
+        finally:
+            await container.event_publisher().close()
+            await container.engine().dispose()
+        logger.info("relay stopped")
+
+    asyncio.run(run())
+
+
 def mint(settings: Settings, subject: str, scopes: str, ttl: int) -> None:
     from users_service.entrypoints.container import container_for
 
@@ -148,10 +180,8 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
     container = container_for(settings)
     app = create_app(container, drain_on_signals=True)
     start_metrics_server(settings, host, None, container.metrics())
-    # The app, its routes and schemas live as long as the process: keep them out of the
-    # collector's generations, so full collections stay short under load (p99 latency).
-    gc.collect()
-    gc.freeze()
+    # The start-up heap is frozen out of the collector once the app has started, in
+    # each worker (GC_FREEZE, entrypoints/gc_tuning.py).
     GracefulServer(uvicorn.Config(app, **options)).run()
 
 
@@ -194,6 +224,9 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser(
         "purge-idempotency-keys", help="delete Idempotency-Key records older than 24 hours"
     )
+    commands.add_parser(
+        "relay", help="publish the outbox's events to NATS JetStream (NATS_URL), until stopped"
+    )
     args = parser.parse_args(argv)
 
     try:
@@ -208,6 +241,8 @@ def main(argv: list[str] | None = None) -> None:
         migrate(settings, role_settings=args.role_settings)
     elif args.command == "purge-idempotency-keys":
         purge_idempotency_keys(settings)
+    elif args.command == "relay":
+        relay(settings)
     elif args.command == "token":
         mint(settings, args.sub, args.scope, args.ttl)
     elif args.command == "serve":

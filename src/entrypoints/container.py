@@ -10,6 +10,7 @@ from dependency_injector import containers, providers
 
 from users_service.adapters.clock import SystemClock
 from users_service.adapters.email_syntax import EmailValidatorSyntax
+from users_service.adapters.events.jetstream import JetStreamPublisher
 from users_service.adapters.memory import InMemoryUnitOfWorkFactory
 from users_service.adapters.metrics import PoolStats, PrometheusMetrics
 from users_service.adapters.sqlalchemy import (
@@ -22,8 +23,10 @@ from users_service.adapters.sqlalchemy.instrumentation import Instrumentation
 from users_service.adapters.sqlalchemy.pooler import begin_with_timeouts
 from users_service.adapters.sqlalchemy.replica import Replica
 from users_service.adapters.tokens import Hs256TokenMinter, JwksClient, JwtSettings, JwtVerifier
+from users_service.application.events import NO_EVENTS, EventPolicy
 from users_service.application.idempotency import Idempotency
 from users_service.application.metrics import NO_METRICS, UsageMetrics
+from users_service.application.relay import OutboxRelay, RelaySettings
 from users_service.application.users.delete import DeleteUser
 from users_service.application.users.get import GetUser
 from users_service.application.users.listing import ListUsers
@@ -32,7 +35,11 @@ from users_service.application.users.update import UpdateUser
 from users_service.entrypoints.build_info import build_info
 from users_service.entrypoints.lifecycle import Lifecycle, always_ready
 from users_service.entrypoints.settings import Settings, load_settings
-from users_service.entrypoints.tracing import Tracing, tracing_from_environment
+from users_service.entrypoints.tracing import (
+    Tracing,
+    current_traceparent,
+    tracing_from_environment,
+)
 
 
 def _engine_options(settings: Settings, url: str | None = None) -> EngineOptions:
@@ -71,6 +78,45 @@ def _metrics(settings: Settings) -> PrometheusMetrics | None:
         return None
     build = build_info()
     return PrometheusMetrics(build.version, build.revision, batched=settings.metrics_batched)
+
+
+def _events(settings: Settings, tracing: Tracing | None, relay: OutboxRelay) -> EventPolicy:
+    """EVENTS_ENABLED; the request's trace in each event when tracing is on; and, with
+    the relay in process, a wake-up for it after each commit."""
+    if not settings.events_enabled:
+        return NO_EVENTS
+    inprocess = settings.events_relay == "inprocess"
+    return EventPolicy(
+        traceparent=current_traceparent if tracing is not None else _no_traceparent,
+        committed=relay.wake if inprocess else _nothing,
+    )
+
+
+def _no_traceparent() -> None:
+    return None
+
+
+def _nothing() -> None:
+    return None
+
+
+def _publisher(settings: Settings) -> JetStreamPublisher:
+    return JetStreamPublisher(
+        settings.nats_url,
+        settings.events_stream,
+        source=settings.events_source,
+        redact=settings.events_redact,
+        max_age=settings.events_stream_max_age,
+        duplicate_window=settings.events_duplicate_window,
+    )
+
+
+def _relay_settings(settings: Settings) -> RelaySettings:
+    return RelaySettings(
+        batch_size=settings.events_batch_size,
+        poll_max=settings.events_poll_max,
+        retention=settings.events_outbox_retention,
+    )
 
 
 def _usage_metrics(metrics: PrometheusMetrics | None) -> UsageMetrics:
@@ -190,15 +236,37 @@ class Container(containers.DeclarativeContainer):
         EmailValidatorSyntax, fast=providers.Callable(lambda s: s.email_fast_path, settings)
     )
 
+    event_publisher = providers.Singleton(_publisher, settings)
+    relay = providers.Singleton(
+        OutboxRelay,
+        uow=unit_of_work,
+        publisher=event_publisher,
+        clock=clock,
+        settings=providers.Callable(_relay_settings, settings),
+    )
+    events = providers.Singleton(_events, settings, tracing, relay)
+
     register_users = providers.Singleton(
-        RegisterUsers, uow=unit_of_work, clock=clock, emails=emails, metrics=usage_metrics
+        RegisterUsers,
+        uow=unit_of_work,
+        clock=clock,
+        emails=emails,
+        metrics=usage_metrics,
+        events=events,
     )
     get_user = providers.Singleton(GetUser, uow=unit_of_work)
     list_users = providers.Singleton(ListUsers, uow=unit_of_work, emails=emails)
     update_user = providers.Singleton(
-        UpdateUser, uow=unit_of_work, clock=clock, emails=emails, metrics=usage_metrics
+        UpdateUser,
+        uow=unit_of_work,
+        clock=clock,
+        emails=emails,
+        metrics=usage_metrics,
+        events=events,
     )
-    delete_user = providers.Singleton(DeleteUser, uow=unit_of_work, metrics=usage_metrics)
+    delete_user = providers.Singleton(
+        DeleteUser, uow=unit_of_work, metrics=usage_metrics, events=events
+    )
 
     idempotency = providers.Singleton(Idempotency, uow=unit_of_work, clock=clock)
 

@@ -127,6 +127,35 @@ class Settings(BaseSettings):
     access_log: Literal["on", "off", "errors"] = Field(
         default="on", description="one line per request, only 4xx/5xx (errors), or none"
     )
+    events_enabled: bool = Field(
+        default=True, description="write each change's event to the outbox (see Events)"
+    )
+    events_relay: Literal["external", "inprocess"] = Field(
+        default="external",
+        description="external: `users-service relay` publishes the outbox; inprocess: "
+        "`serve` runs the relay too",
+    )
+    events_source: str = Field(default="users-service", description="the events' `source`")
+    events_redact: bool = Field(
+        default=False, description="publish ids and versions only, no email or name"
+    )
+    nats_url: str = Field(default="nats://127.0.0.1:4222", description="the NATS server")
+    events_stream: str = Field(default="USERS", description="the JetStream stream")
+    events_stream_max_age: float = Field(
+        default=7 * 24 * 3600.0, gt=0, description="seconds the stream keeps an event"
+    )
+    events_duplicate_window: float = Field(
+        default=120.0, gt=0, description="seconds JetStream drops a repeated event id"
+    )
+    events_outbox_retention: float = Field(
+        default=24 * 3600.0, ge=0, description="seconds a published event stays in the outbox"
+    )
+    events_batch_size: int = Field(
+        default=500, ge=1, le=10_000, description="events the relay publishes per round"
+    )
+    events_poll_max: float = Field(
+        default=1.0, gt=0, description="longest wait, in seconds, between two outbox polls"
+    )
     dev_mode: bool = Field(default=False, description="set by `serve --dev` (make run)")
 
     @field_validator("cors_origins", "auth_algorithms", mode="before")

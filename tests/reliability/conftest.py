@@ -4,7 +4,7 @@ with its lifespan running, plus a TCP proxy to break the link to PostgreSQL."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, MutableMapping
+from collections.abc import AsyncIterator, Iterable, Iterator, MutableMapping
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -15,9 +15,12 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.conftest import require_engine
 from tests.support import app as support_app
 from tests.support import databases
+from tests.support import nats as support_nats
 from tests.support.app import Service
+from tests.support.nats import NatsServer
 from tests.support.settings import IsolatedSettings
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.tokens import SECRET, bearer, token
@@ -143,3 +146,11 @@ def proxied_url(postgres_url: str, proxy: TcpProxy) -> str:
     """The test database, reached through the proxy."""
     url = make_url(postgres_url).set(host="127.0.0.1", port=proxy.port)
     return url.render_as_string(hide_password=False)
+
+
+@pytest.fixture
+def nats(tmp_path: Path) -> Iterator[NatsServer]:
+    """A NATS server with JetStream of the test's own, which it may kill and restart."""
+    require_engine(support_nats.missing_reason(), "nats-server")
+    with support_nats.nats_server(tmp_path / "nats") as server:
+        yield server

@@ -67,7 +67,8 @@ async def drop_postgres_database(server_url: str, url: str) -> None:
 async def empty_tables(engine: AsyncEngine) -> None:
     async with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
-            await connection.execute(text("TRUNCATE users, idempotency_keys"))
+            await connection.execute(text("TRUNCATE users, idempotency_keys, outbox"))
         else:
             await connection.execute(text("DELETE FROM users"))
             await connection.execute(text("DELETE FROM idempotency_keys"))
+            await connection.execute(text("DELETE FROM outbox"))

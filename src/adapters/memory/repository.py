@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import uuid
 from collections.abc import Collection, Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 from users_service.adapters.memory.store import InMemoryStore, Tables
+from users_service.application.events import ChangeKind, EventContext, UserEvent
 from users_service.application.repository import PageQuery
 from users_service.domain.errors import EmailAlreadyRegistered, EmailConflict
 from users_service.domain.user import NewUser, User, UserChanges
@@ -37,7 +39,33 @@ class InMemoryUserRepository:
             ordered = [u for u in ordered if (u.id < after if query.descending else u.id > after)]
         return ordered[: query.limit]
 
-    async def insert_new(self, users: Sequence[NewUser], now: datetime) -> list[User | None]:
+    def _record(
+        self,
+        kind: ChangeKind,
+        user_id: int,
+        version: int,
+        user: User | None,
+        event: EventContext,
+        occurred_at: datetime,
+        changed: tuple[str, ...] = (),
+    ) -> None:
+        position = self._store.next_position()
+        entry = UserEvent(
+            position=position,
+            event_id=str(uuid.uuid4()),
+            kind=kind,
+            user_id=user_id,
+            version=version,
+            user=user,
+            changed_fields=changed,
+            occurred_at=occurred_at,
+            traceparent=event.traceparent,
+        )
+        self._tables.outbox[position] = (entry, None)
+
+    async def insert_new(
+        self, users: Sequence[NewUser], now: datetime, event: EventContext | None = None
+    ) -> list[User | None]:
         stored: list[User | None] = []
         for new in users:
             if new.email.key in self._tables.id_by_email_key:
@@ -53,6 +81,8 @@ class InMemoryUserRepository:
             self._tables.users[user.id] = user
             self._tables.id_by_email_key[new.email.key] = user.id
             stored.append(user)
+            if event is not None:
+                self._record(ChangeKind.CREATED, user.id, user.version, user, event, now)
         return stored
 
     async def update(
@@ -61,6 +91,7 @@ class InMemoryUserRepository:
         changes: UserChanges,
         now: datetime,
         expected_versions: Collection[int] | None = None,
+        event: EventContext | None = None,
     ) -> User | None:
         current = self._tables.users.get(user_id)
         if current is None or not changes.differs_from(current):
@@ -75,9 +106,24 @@ class InMemoryUserRepository:
             del self._tables.id_by_email_key[current.email.key]
             self._tables.id_by_email_key[updated.email.key] = user_id
         self._tables.users[user_id] = updated
+        if event is not None:
+            changed = tuple(
+                field
+                for field, old, new in (
+                    ("email", current.email, updated.email),
+                    ("name", current.name, updated.name),
+                )
+                if old.value != new.value
+            )
+            self._record(ChangeKind.UPDATED, user_id, updated.version, updated, event, now, changed)
         return updated
 
-    async def delete(self, user_id: int, expected_versions: Collection[int] | None = None) -> bool:
+    async def delete(
+        self,
+        user_id: int,
+        expected_versions: Collection[int] | None = None,
+        event: EventContext | None = None,
+    ) -> bool:
         current = self._tables.users.get(user_id)
         if current is None:
             return False
@@ -85,4 +131,8 @@ class InMemoryUserRepository:
             return False
         del self._tables.users[user_id]
         del self._tables.id_by_email_key[current.email.key]
+        if event is not None:
+            self._record(
+                ChangeKind.DELETED, user_id, current.version, None, event, datetime.now(UTC)
+            )
         return True

@@ -3,7 +3,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 from dataclasses import dataclass, field
+from datetime import datetime
 
+from users_service.application.events import UserEvent
 from users_service.application.idempotency_store import IdempotencyRecord
 from users_service.domain.user import User
 
@@ -16,9 +18,13 @@ class Tables:
     users: dict[int, User] = field(default_factory=dict)
     id_by_email_key: dict[str, int] = field(default_factory=dict)
     idempotency: dict[tuple[str, str], IdempotencyRecord] = field(default_factory=dict)
+    # The outbox: events by position, and when each was published (None: pending).
+    outbox: dict[int, tuple[UserEvent, datetime | None]] = field(default_factory=dict)
 
     def copy(self) -> Tables:
-        return Tables(dict(self.users), dict(self.id_by_email_key), dict(self.idempotency))
+        return Tables(
+            dict(self.users), dict(self.id_by_email_key), dict(self.idempotency), dict(self.outbox)
+        )
 
 
 class InMemoryStore:
@@ -33,6 +39,10 @@ class InMemoryStore:
         self.committed = Tables()
         self.write_lock = asyncio.Lock()
         self._ids = itertools.count(1)
+        self._positions = itertools.count(1)
 
     def next_id(self) -> int:
         return next(self._ids)
+
+    def next_position(self) -> int:
+        return next(self._positions)

@@ -4,6 +4,7 @@ from types import TracebackType
 from typing import Self
 
 from users_service.adapters.memory.idempotency import InMemoryIdempotencyRepository
+from users_service.adapters.memory.outbox import InMemoryOutbox
 from users_service.adapters.memory.repository import InMemoryUserRepository
 from users_service.adapters.memory.store import InMemoryStore, Tables
 from users_service.application.repository import UserRepository
@@ -41,6 +42,14 @@ class InMemoryUnitOfWork:
         if self._insert_only:
             raise InsertOnlyViolation("an insert-only unit of work writes no idempotency record")
         return self._idempotency
+
+    @property
+    def outbox(self) -> InMemoryOutbox:
+        if self._tables is None:
+            raise RuntimeError("the unit of work is not open: use `async with`")
+        if self._insert_only:
+            raise InsertOnlyViolation("an insert-only unit of work has no outbox")
+        return InMemoryOutbox(self._tables)
 
     def _open(self, tables: Tables) -> None:
         self._tables = tables

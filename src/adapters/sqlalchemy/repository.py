@@ -1,13 +1,15 @@
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from collections.abc import Collection, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from users_service.adapters.sqlalchemy import statements
 from users_service.adapters.sqlalchemy.errors import is_unique_violation
 from users_service.adapters.sqlalchemy.executors import Executor, Row
+from users_service.application.events import ChangeKind, EventContext
 from users_service.application.repository import PageQuery
 from users_service.domain.errors import EmailAlreadyRegistered, EmailConflict
 from users_service.domain.user import NewUser, User, UserChanges
@@ -54,14 +56,20 @@ class SqlAlchemyUserRepository:
             params["ids"] = list(query.ids)
         return [_to_user(row) for row in await self._run.rows(statement, params)]
 
-    async def insert_new(self, new_users: Sequence[NewUser], now: datetime) -> list[User | None]:
-        statement = statements.insert_users(self._dialect)
-        if self._dialect == statements.POSTGRESQL:
+    async def insert_new(
+        self, new_users: Sequence[NewUser], now: datetime, event: EventContext | None = None
+    ) -> list[User | None]:
+        statement: Any = statements.insert_users(self._dialect)
+        postgresql = self._dialect == statements.POSTGRESQL
+        if postgresql:
             params: Any = {
                 "emails": [new.email.value for new in new_users],
                 "names": [new.name.value for new in new_users],
                 "now": now,
             }
+            if event is not None:
+                statement = statements.insert_users_with_events()
+                params["traceparent"] = event.traceparent
         else:
             params = [
                 {
@@ -83,6 +91,10 @@ class SqlAlchemyUserRepository:
         stored: list[User | None] = [None] * len(new_users)
         for row in rows:
             stored[positions[row[1]].pop(0)] = _to_user(row)
+        if event is not None and not postgresql:
+            await self._record(
+                [_event_row(ChangeKind.CREATED, user, event) for user in stored if user]
+            )
         return stored
 
     async def update(
@@ -91,14 +103,22 @@ class SqlAlchemyUserRepository:
         changes: UserChanges,
         now: datetime,
         expected_versions: Collection[int] | None = None,
+        event: EventContext | None = None,
     ) -> User | None:
-        statement = statements.update_user(
-            self._dialect,
-            email=changes.email is not None,
-            name=changes.name is not None,
-            guarded=expected_versions is not None,
-        )
+        shape = {
+            "email": changes.email is not None,
+            "name": changes.name is not None,
+            "guarded": expected_versions is not None,
+        }
+        statement: Any = statements.update_user(self._dialect, **shape)
         params: dict[str, Any] = {"user_id": user_id, "now": now}
+        before = None
+        if event is not None:
+            if self._dialect == statements.POSTGRESQL:
+                statement = statements.update_user_with_event(**shape)
+                params["traceparent"] = event.traceparent
+            else:  # the transaction holds SQLite's write lock: `before` stays current
+                before = await self.get(user_id)
         if changes.email is not None:
             params["new_email"] = changes.email.value
         if changes.name is not None:
@@ -111,11 +131,78 @@ class SqlAlchemyUserRepository:
             if changes.email is not None and is_unique_violation(exc):
                 raise EmailAlreadyRegistered([EmailConflict(0, changes.email.value)]) from exc
             raise
-        return _to_user(rows[0]) if rows else None
+        if not rows:
+            return None
+        updated = _to_user(rows[0])
+        if event is not None and before is not None:
+            changed = tuple(
+                field
+                for field, old, new in (
+                    ("email", before.email, updated.email),
+                    ("name", before.name, updated.name),
+                )
+                if old.value != new.value
+            )
+            await self._record([_event_row(ChangeKind.UPDATED, updated, event, changed)])
+        return updated
 
-    async def delete(self, user_id: int, expected_versions: Collection[int] | None = None) -> bool:
-        statement = statements.delete_user(self._dialect, guarded=expected_versions is not None)
+    async def delete(
+        self,
+        user_id: int,
+        expected_versions: Collection[int] | None = None,
+        event: EventContext | None = None,
+    ) -> bool:
+        guarded = expected_versions is not None
         params: dict[str, Any] = {"user_id": user_id}
         if expected_versions is not None:
             params["versions"] = list(expected_versions)
-        return await self._run.rowcount(statement, params) > 0
+        if event is None:
+            plain = statements.delete_user(self._dialect, guarded=guarded)
+            return await self._run.rowcount(plain, params) > 0
+        if self._dialect == statements.POSTGRESQL:
+            params["traceparent"] = event.traceparent
+            params["now"] = datetime.now(UTC)
+            statement_with_event = statements.delete_user_with_event(guarded=guarded)
+            return bool(await self._run.rows(statement_with_event, params))
+        statement = statements.delete_user_returning_version(self._dialect, guarded=guarded)
+        rows = await self._run.rows(statement, params)
+        if not rows:
+            return False
+        await self._record(
+            [
+                {
+                    **_event_row(ChangeKind.DELETED, None, event),
+                    "user_id": user_id,
+                    "version": rows[0][0],
+                    "occurred_at": datetime.now(UTC),
+                }
+            ]
+        )
+        return True
+
+    async def _record(self, events: list[dict[str, Any]]) -> None:
+        if events:
+            await self._run.rows(statements.INSERT_EVENTS, events)
+
+
+def _event_row(
+    kind: ChangeKind, user: User | None, event: EventContext, changed: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """An outbox row where the database cannot write it in the change's statement."""
+    row: dict[str, Any] = {
+        "event_id": str(uuid.uuid4()),
+        "kind": kind.value,
+        "changed_fields": ",".join(changed) if kind is ChangeKind.UPDATED else None,
+        "traceparent": event.traceparent,
+    }
+    if user is not None:
+        row |= {
+            "user_id": user.id,
+            "version": user.version,
+            "email": user.email.value,
+            "name": user.name.value,
+            "created_at": user.created_at,
+            "updated_at": user.updated_at,
+            "occurred_at": user.updated_at,
+        }
+    return row

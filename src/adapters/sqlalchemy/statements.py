@@ -17,11 +17,16 @@ from sqlalchemy import (
     Insert,
     Integer,
     Select,
+    String,
     Update,
     and_,
     bindparam,
+    case,
+    cast,
     delete,
     func,
+    insert,
+    literal,
     literal_column,
     null,
     or_,
@@ -29,9 +34,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import ReturningDelete
 from sqlalchemy.sql.elements import ColumnElement
 
-from users_service.adapters.sqlalchemy.tables import UTCDateTime, idempotency_keys, users
+from users_service.adapters.sqlalchemy.tables import UTCDateTime, idempotency_keys, outbox, users
 
 POSTGRESQL = "postgresql"
 
@@ -189,3 +195,189 @@ RELEASE_KEY = delete(idempotency_keys).where(_KEY, idempotency_keys.c.status.is_
 PURGE_KEYS = delete(idempotency_keys).where(
     idempotency_keys.c.expires_at <= bindparam("now", type_=UTCDateTime())
 )
+
+
+# ---- change events (the outbox) ----------------------------------------------------------
+#
+# On PostgreSQL each write and its event are one statement: the write is a data-modifying
+# CTE whose RETURNING rows feed an INSERT into the outbox, so a single create stays one
+# round trip with no BEGIN/COMMIT, and neither can land without the other. SQLite has no
+# data-modifying CTEs: there the repository writes the event in the same transaction.
+
+_EVENT_COLUMNS = [
+    "event_id",
+    "kind",
+    "user_id",
+    "version",
+    "email",
+    "name",
+    "created_at",
+    "updated_at",
+    "changed_fields",
+    "traceparent",
+    "occurred_at",
+]
+
+
+def _traceparent() -> ColumnElement[str]:
+    return bindparam("traceparent", type_=outbox.c.traceparent.type)
+
+
+def _new_event_id() -> ColumnElement[str]:
+    return cast(func.gen_random_uuid(), String)
+
+
+@cache
+def insert_users_with_events() -> Select[tuple[int, str, str, object, object, int]]:
+    """PostgreSQL: `insert_users`, and a `created` event for each stored user."""
+    inserted = insert_users(POSTGRESQL).cte("inserted")
+    events = (
+        insert(outbox)
+        .from_select(
+            _EVENT_COLUMNS,
+            select(
+                _new_event_id(),
+                literal("created"),
+                inserted.c.id,
+                inserted.c.version,
+                inserted.c.email,
+                inserted.c.name,
+                inserted.c.created_at,
+                inserted.c.updated_at,
+                null(),
+                _traceparent(),
+                inserted.c.created_at,
+            ),
+        )
+        .cte("events")
+    )
+    return select(*inserted.c).add_cte(events)
+
+
+@cache
+def update_user_with_event(
+    *, email: bool, name: bool, guarded: bool
+) -> Select[tuple[int, str, str, object, object, int]]:
+    """PostgreSQL: `update_user`, and its `updated` event naming the fields that changed.
+    The user's row is locked first (`old`), so what it held before is known exactly."""
+    old = (
+        select(users.c.id, users.c.email, users.c.name)
+        .where(users.c.id == bindparam("user_id"))
+        .with_for_update()
+        .cte("old")
+    )
+    base = update_user(POSTGRESQL, email=email, name=name, guarded=guarded)
+    updated = (
+        base.where(users.c.id == old.c.id)
+        .returning(old.c.email.label("old_email"), old.c.name.label("old_name"))
+        .cte("updated")
+    )
+    changed = func.concat_ws(
+        ",",
+        case((updated.c.email != updated.c.old_email, literal("email"))),
+        case((updated.c.name != updated.c.old_name, literal("name"))),
+    )
+    events = (
+        insert(outbox)
+        .from_select(
+            _EVENT_COLUMNS,
+            select(
+                _new_event_id(),
+                literal("updated"),
+                updated.c.id,
+                updated.c.version,
+                updated.c.email,
+                updated.c.name,
+                updated.c.created_at,
+                updated.c.updated_at,
+                changed,
+                _traceparent(),
+                updated.c.updated_at,
+            ),
+        )
+        .cte("events")
+    )
+    columns = [updated.c[c.name] for c in USER_COLUMNS]
+    return select(*columns).add_cte(events)
+
+
+@cache
+def delete_user_with_event(*, guarded: bool) -> Select[tuple[int]]:
+    """PostgreSQL: `delete_user`, RETURNING what its `deleted` event needs."""
+    deleted = (
+        delete_user(POSTGRESQL, guarded=guarded)
+        .returning(users.c.id, users.c.version)
+        .cte("deleted")
+    )
+    events = (
+        insert(outbox)
+        .from_select(
+            ["event_id", "kind", "user_id", "version", "traceparent", "occurred_at"],
+            select(
+                _new_event_id(),
+                literal("deleted"),
+                deleted.c.id,
+                deleted.c.version,
+                _traceparent(),
+                bindparam("now", type_=UTCDateTime()),
+            ),
+        )
+        .cte("events")
+    )
+    return select(deleted.c.id).add_cte(events)
+
+
+@cache
+def delete_user_returning_version(dialect: str, *, guarded: bool) -> ReturningDelete[tuple[int]]:
+    """SQLite: `delete_user`, RETURNING the version its event carries."""
+    return delete_user(dialect, guarded=guarded).returning(users.c.version)
+
+
+# SQLite: the event as its own INSERT, in the write's transaction.
+INSERT_EVENTS = insert(outbox).returning(outbox.c.position)
+
+OUTBOX_COLUMNS = (
+    outbox.c.position,
+    outbox.c.event_id,
+    outbox.c.kind,
+    outbox.c.user_id,
+    outbox.c.version,
+    outbox.c.email,
+    outbox.c.name,
+    outbox.c.created_at,
+    outbox.c.updated_at,
+    outbox.c.changed_fields,
+    outbox.c.traceparent,
+    outbox.c.occurred_at,
+)
+
+PENDING_EVENTS = (
+    select(*OUTBOX_COLUMNS)
+    .where(outbox.c.published_at.is_(None))
+    .order_by(outbox.c.position)
+    .limit(bindparam("limit", type_=Integer))
+)
+
+
+@cache
+def mark_published(dialect: str) -> Update:
+    return (
+        update(outbox)
+        .where(_any_of(outbox.c.position, "positions", dialect))
+        .values(published_at=bindparam("now", type_=UTCDateTime()))
+    )
+
+
+PURGE_EVENTS = delete(outbox).where(
+    outbox.c.published_at < bindparam("before", type_=UTCDateTime())
+)
+
+BACKLOG = select(func.count(), func.min(outbox.c.occurred_at)).where(
+    outbox.c.published_at.is_(None)
+)
+
+# One relay at a time publishes: a transaction-scoped advisory lock (released when the
+# relay's transaction ends, so it works through transaction-mode PgBouncer, and a relay
+# that dies loses it with its connection). The key is arbitrary but fixed.
+RELAY_LOCK_KEY = 0x75736572_73657673  # "usersevs"
+TRY_LEAD = select(func.pg_try_advisory_xact_lock(literal_column(str(RELAY_LOCK_KEY))))

@@ -92,3 +92,36 @@ idempotency_keys = Table(
 )
 
 Index("ix_idempotency_keys_expires_at", idempotency_keys.c.expires_at)
+
+# The outbox: every committed change's event, written in the same atomic step as the
+# change, until the relay has published it (`published_at`) and the retention has passed.
+# A snapshot of the user as the change left it (none for a delete), so that the event
+# says what the change did whatever happens to the user later.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("position", ID_TYPE, Identity(), primary_key=True),
+    Column("event_id", String(36), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),
+    Column("user_id", BigInteger, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("email", String(254), nullable=True),
+    Column("name", String(100), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=True),
+    Column("updated_at", UTCDateTime(), nullable=True),
+    Column("changed_fields", String(64), nullable=True),
+    Column("traceparent", String(64), nullable=True),
+    Column("occurred_at", UTCDateTime(), nullable=False),
+    Column("published_at", UTCDateTime(), nullable=True),
+    sqlite_autoincrement=True,
+)
+
+# What the relay reads: the pending events, in position order (a partial index, so that
+# it stays as small as the backlog, whatever the retention keeps).
+Index(
+    "ix_outbox_pending",
+    outbox.c.position,
+    postgresql_where=outbox.c.published_at.is_(None),
+    sqlite_where=outbox.c.published_at.is_(None),
+)
+Index("ix_outbox_published_at", outbox.c.published_at)

@@ -17,6 +17,7 @@ from users_service.adapters.sqlalchemy.fast_path import (
 )
 from users_service.adapters.sqlalchemy.idempotency import SqlAlchemyIdempotencyRepository
 from users_service.adapters.sqlalchemy.instrumentation import Instrumentation, instrumented
+from users_service.adapters.sqlalchemy.outbox import SqlAlchemyOutbox
 from users_service.adapters.sqlalchemy.replica import Replica
 from users_service.adapters.sqlalchemy.repository import SqlAlchemyUserRepository
 from users_service.application.errors import ReplicaUnavailable
@@ -141,6 +142,12 @@ class SqlAlchemyUnitOfWork:
         if self._insert_only:
             raise InsertOnlyViolation("an insert-only unit of work writes no idempotency record")
         return SqlAlchemyIdempotencyRepository(self._executor())
+
+    @property
+    def outbox(self) -> SqlAlchemyOutbox:
+        if self._insert_only:
+            raise InsertOnlyViolation("an insert-only unit of work has no outbox")
+        return SqlAlchemyOutbox(self._executor())
 
     def _open_session(self) -> _Session:
         if self._session is None:

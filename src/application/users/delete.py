@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from users_service.application.access import WRITE, Principal, require
+from users_service.application.events import NO_EVENTS, EventPolicy
 from users_service.application.metrics import NO_METRICS, UsageMetrics
 from users_service.application.unit_of_work import UnitOfWorkFactory
 from users_service.domain.errors import UserNotFound, VersionMismatch
@@ -11,7 +12,13 @@ from users_service.domain.errors import UserNotFound, VersionMismatch
 class DeleteUser:
     """Delete a user; with `expected_versions`, only if its version is one of them."""
 
-    def __init__(self, uow: UnitOfWorkFactory, metrics: UsageMetrics = NO_METRICS) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        metrics: UsageMetrics = NO_METRICS,
+        events: EventPolicy = NO_EVENTS,
+    ) -> None:
+        self._events = events
         self._uow = uow
         self._metrics = metrics
 
@@ -24,8 +31,9 @@ class DeleteUser:
     ) -> None:
         require(actor, WRITE)
         async with self._uow() as uow:
-            if await uow.users.delete(user_id, expected_versions):
+            if await uow.users.delete(user_id, expected_versions, self._events.context()):
                 await uow.commit()
+                self._events.committed()
                 self._metrics.user_deleted()
                 return
             current = await uow.users.get(user_id)

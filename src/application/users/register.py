@@ -8,6 +8,7 @@ from typing import Protocol
 from users_service.application.access import WRITE, Principal, require
 from users_service.application.clock import Clock
 from users_service.application.emails import EmailSyntax
+from users_service.application.events import NO_EVENTS, EventPolicy
 from users_service.application.idempotency_store import IdempotencyClaim
 from users_service.application.metrics import NO_METRICS, UsageMetrics
 from users_service.application.unit_of_work import UnitOfWorkFactory
@@ -54,7 +55,9 @@ class RegisterUsers:
         clock: Clock,
         emails: EmailSyntax,
         metrics: UsageMetrics = NO_METRICS,
+        events: EventPolicy = NO_EVENTS,
     ) -> None:
+        self._events = events
         self._uow = uow
         self._clock = clock
         self._emails = emails
@@ -116,7 +119,9 @@ class RegisterUsers:
         # user it either lands whole or not at all (a conflict inserts nothing).
         insert_only = len(new_users) == 1 and claim is None
         async with self._uow(insert_only=insert_only) as uow:
-            stored = await uow.users.insert_new(new_users, self._clock.now())
+            stored = await uow.users.insert_new(
+                new_users, self._clock.now(), self._events.context()
+            )
             taken = repeated | {i for i, user in enumerate(stored) if user is None}
             if taken:
                 raise EmailAlreadyRegistered(
@@ -126,6 +131,7 @@ class RegisterUsers:
             if claim is not None:
                 await uow.idempotency.complete(claim.scope, claim.key, claim.snapshot(users))
             await uow.commit()
+        self._events.committed()
         self._metrics.users_created(len(users))
         return users
 

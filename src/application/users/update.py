@@ -5,6 +5,7 @@ from collections.abc import Collection
 from users_service.application.access import WRITE, InsufficientScope, Principal
 from users_service.application.clock import Clock
 from users_service.application.emails import EmailSyntax
+from users_service.application.events import NO_EVENTS, EventPolicy
 from users_service.application.metrics import NO_METRICS, UsageMetrics
 from users_service.application.unit_of_work import UnitOfWorkFactory
 from users_service.domain.errors import (
@@ -32,7 +33,9 @@ class UpdateUser:
         clock: Clock,
         emails: EmailSyntax,
         metrics: UsageMetrics = NO_METRICS,
+        events: EventPolicy = NO_EVENTS,
     ) -> None:
+        self._events = events
         self._metrics = metrics
         self._uow = uow
         self._clock = clock
@@ -69,10 +72,11 @@ class UpdateUser:
         async with self._uow() as uow:
             if not changes.empty:
                 updated = await uow.users.update(
-                    user_id, changes, self._clock.now(), expected_versions
+                    user_id, changes, self._clock.now(), expected_versions, self._events.context()
                 )
                 if updated is not None:
                     await uow.commit()
+                    self._events.committed()
                     self._metrics.user_updated()
                     return updated
             # Nothing was written: find out why.

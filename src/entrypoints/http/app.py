@@ -133,7 +133,11 @@ def create_app(container: Container | None = None, *, drain_on_signals: bool = F
             # `users_ready` from the start; the readiness probes keep it current.
             metrics.readiness(await health.database_failure(services) is None)
             sampler = asyncio.create_task(_sample_pools(metrics))
-        # Only in the server process: in process (tests), the caller's heap is not ours.
+        relay, stop_relay = None, asyncio.Event()
+        if settings.events_enabled and settings.events_relay == "inprocess":
+            relay = asyncio.create_task(container.relay().run(stop_relay))
+        # Only in a server process (one worker or each of several): in process (tests),
+        # the caller's heap is not ours to freeze.
         gc_tuning.freeze_startup_heap(settings.gc_freeze and drain_on_signals)
         try:
             yield
@@ -141,6 +145,10 @@ def create_app(container: Container | None = None, *, drain_on_signals: bool = F
             container.lifecycle().draining = True
             if sampler is not None:
                 sampler.cancel()
+            if relay is not None:
+                stop_relay.set()
+                await relay  # its round ends: what it published is marked, or published again
+                await container.event_publisher().close()
             if metrics is not None:
                 metrics.readiness(False)
                 metrics.worker_exiting()

@@ -8,20 +8,12 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
+from users_service.application.representation import user_dict
 from users_service.domain.user import User
 
+__all__ = ["etag", "json_response", "user_dict", "user_response", "users_body"]
+
 _JSON_OPTIONS = orjson.OPT_UTC_Z
-
-
-def user_dict(user: User) -> dict[str, Any]:
-    return {
-        "id": user.id,
-        "email": user.email.value,
-        "name": user.name.value,
-        "created_at": user.created_at,
-        "updated_at": user.updated_at,
-        "version": user.version,
-    }
 
 
 def etag(version: int) -> str:

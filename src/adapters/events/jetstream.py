@@ -1,0 +1,125 @@
+"""Publishing to NATS JetStream with nats-py: each event on
+`users.v1.user.<kind>.<user id>`, `Nats-Msg-Id` set to the event id (JetStream drops a
+repeat within the stream's duplicate window), acknowledged before it counts.
+
+Order per user: one user's events are published one after another, each awaiting its
+acknowledgement before the next is sent, and a user's chain stops at its first failure
+(the rest stay in the outbox for the next round). Different users' chains run
+concurrently, so a round costs about as many round trips as its busiest user has events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from users_service.adapters.events import cloudevents
+from users_service.application.events import UserEvent
+
+logger = logging.getLogger("users_service.events")
+STREAM_SUBJECTS = f"{cloudevents.SUBJECT_PREFIX}>"
+
+
+class JetStreamPublisher:
+    def __init__(
+        self,
+        url: str,
+        stream: str,
+        *,
+        source: str,
+        redact: bool,
+        max_age: float,
+        duplicate_window: float,
+        timeout: float = 5.0,
+    ) -> None:
+        self._url = url
+        self._stream = stream
+        self._source = source
+        self._redact = redact
+        self._max_age = max_age
+        self._duplicate_window = duplicate_window
+        self._timeout = timeout
+        self._client: Any = None
+        self._js: Any = None
+
+    async def _connected(self) -> Any:
+        if self._js is not None and self._client.is_connected:
+            return self._js
+        if self._client is None or self._client.is_closed:
+            import nats
+
+            # Reconnects for ever once connected; a first connection that fails raises,
+            # and the relay tries again after its backoff.
+            self._client = await nats.connect(
+                self._url,
+                connect_timeout=2,
+                allow_reconnect=True,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=0.5,
+                error_cb=_log_error,
+                disconnected_cb=_log_disconnected,
+            )
+            self._js = self._client.jetstream(timeout=self._timeout)
+            await self._ensure_stream()
+        if not self._client.is_connected:
+            raise ConnectionError(f"NATS at {self._url} is not connected")
+        return self._js
+
+    async def _ensure_stream(self) -> None:
+        from nats.js.api import StorageType, StreamConfig
+        from nats.js.errors import NotFoundError
+
+        try:
+            await self._js.stream_info(self._stream)
+        except NotFoundError:
+            await self._js.add_stream(
+                StreamConfig(
+                    name=self._stream,
+                    subjects=[STREAM_SUBJECTS],
+                    max_age=self._max_age,
+                    duplicate_window=self._duplicate_window,
+                    storage=StorageType.FILE,
+                )
+            )
+            logger.info("created JetStream stream", extra={"stream": self._stream})
+
+    async def publish(self, events: Sequence[UserEvent]) -> list[int]:
+        """Publish `events` (in position order); the positions JetStream acknowledged."""
+        js = await self._connected()
+        chains: defaultdict[int, list[UserEvent]] = defaultdict(list)
+        for event in events:
+            chains[event.user_id].append(event)
+
+        async def chain(mine: list[UserEvent]) -> list[int]:
+            acknowledged = []
+            for event in mine:
+                try:
+                    await js.publish(
+                        cloudevents.nats_subject(event),
+                        cloudevents.encode(event, self._source, redact=self._redact),
+                        stream=self._stream,
+                        headers={"Nats-Msg-Id": event.event_id},
+                    )
+                except Exception as exc:  # this user's later events wait for the next round
+                    logger.warning("publish failed", extra={"error": repr(exc)})
+                    break
+                acknowledged.append(event.position)
+            return acknowledged
+
+        results = await asyncio.gather(*(chain(c) for c in chains.values()))
+        return sorted(p for positions in results for p in positions)
+
+    async def close(self) -> None:
+        if self._client is not None and not self._client.is_closed:
+            await self._client.drain()
+
+
+async def _log_error(exc: Exception) -> None:
+    logger.warning("NATS error", extra={"error": repr(exc)})
+
+
+async def _log_disconnected() -> None:
+    logger.warning("NATS disconnected")

@@ -1,0 +1,125 @@
+"""The relay: from the outbox to the broker, in commit order per user, at least once.
+
+Each round is one unit of work: take the lead (one relay at a time; a transaction-scoped
+lock on PostgreSQL, so another relay takes over as soon as this one's transaction ends or
+its connection dies), read the oldest pending events, publish them, mark what the broker
+acknowledged, commit. A relay killed between publishing and committing publishes the
+same events again, with the same ids: the broker's duplicate window drops them, and a
+consumer can recognise them by id.
+
+Reading "all that is pending" each round, never "after the last position seen", means a
+transaction that committed late (with a lower position) is published in the next round;
+a user's own events are ordered anyway, as each change waits for the previous one's row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Protocol
+
+from users_service.application.clock import Clock
+from users_service.application.events import UserEvent
+from users_service.application.unit_of_work import UnitOfWorkFactory
+
+logger = logging.getLogger("users_service.events")
+
+
+class EventPublisher(Protocol):
+    async def publish(self, events: Sequence[UserEvent]) -> list[int]:
+        """Publish in order per user; the positions the broker acknowledged (a prefix of
+        each user's events). Raises when the broker cannot be reached at all."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RelaySettings:
+    batch_size: int = 500
+    poll_max: float = 1.0  # longest sleep between polls when idle or failing
+    poll_min: float = 0.02
+    retention: float = 24 * 3600.0
+    purge_every: float = 60.0
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        publisher: EventPublisher,
+        clock: Clock,
+        settings: RelaySettings | None = None,
+    ) -> None:
+        self._uow = uow
+        self._publisher = publisher
+        self._clock = clock
+        self._settings = settings or RelaySettings()
+        self._wake = asyncio.Event()
+        self.published = 0
+
+    def wake(self) -> None:
+        """Poll now (a change was committed, as NOTIFY or an in-process write says)."""
+        self._wake.set()
+
+    async def round(self) -> int | None:
+        """One round: how many events were published, or None when another relay leads."""
+        async with self._uow() as uow:
+            if not await uow.outbox.try_lead():
+                return None
+            events = await uow.outbox.pending(self._settings.batch_size)
+            if not events:
+                return 0
+            acknowledged = await self._publisher.publish(events)
+            await uow.outbox.mark_published(acknowledged, self._clock.now())
+            await uow.commit()
+        self.published += len(acknowledged)
+        if len(acknowledged) < len(events):
+            raise PartialPublish(len(events) - len(acknowledged))
+        return len(acknowledged)
+
+    async def purge(self) -> int:
+        before = self._clock.now() - timedelta(seconds=self._settings.retention)
+        async with self._uow() as uow:
+            purged = await uow.outbox.purge(before)
+            await uow.commit()
+        return purged
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Rounds until `stop` is set: straight on while full batches come, else sleeping
+        with backoff up to `poll_max` (a wake-up cuts the sleep short)."""
+        settings = self._settings
+        delay = settings.poll_min
+        loop = asyncio.get_running_loop()
+        next_purge = loop.time()
+        while not stop.is_set():
+            self._wake.clear()  # a wake-up from now on shortens the next sleep
+            try:
+                published = await self.round()
+                if loop.time() >= next_purge:
+                    await self.purge()
+                    next_purge = loop.time() + settings.purge_every
+            except Exception as exc:  # broker or database away: back off, keep going
+                logger.warning("relay round failed", extra={"error": repr(exc)})
+                published = None
+            if published is not None and published >= settings.batch_size:
+                delay = settings.poll_min
+                continue
+            await self._sleep(delay, stop)
+            delay = min(delay * 2, settings.poll_max) if not published else settings.poll_min
+
+    async def _sleep(self, seconds: float, stop: asyncio.Event) -> None:
+        waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
+
+class PartialPublish(RuntimeError):
+    def __init__(self, left: int) -> None:
+        super().__init__(f"{left} events were not acknowledged; they stay in the outbox")

@@ -1,0 +1,275 @@
+"""Change events end to end: writes through the API, the outbox, the relay, and a NATS
+JetStream stream of the test's own."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.reliability.conftest import figures, make_settings, serve
+from tests.support.events import assert_ordered_per_user, by_user, drained, pending, published
+from tests.support.nats import NatsServer, stream_contents
+from users_service.adapters.events.jetstream import JetStreamPublisher
+from users_service.application.relay import OutboxRelay
+from users_service.entrypoints.settings import Settings
+
+FIGURES = figures("events", {})
+STREAM = "USERS_TEST"
+
+
+def _settings(database_url: str, nats: NatsServer, **overrides: Any) -> Settings:
+    chosen = {
+        "nats_url": nats.url,
+        "events_stream": STREAM,
+        "events_relay": "inprocess",
+        "events_poll_max": 0.2,
+        **overrides,
+    }
+    return make_settings(database_url, **chosen)
+
+
+@pytest.fixture(params=[pytest.param("postgres", marks=pytest.mark.postgres), "sqlite"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    url: str = request.getfixturevalue(f"{request.param}_url")
+    return url
+
+
+async def test_every_change_arrives_once_in_order_as_the_api_shows_it(
+    database_url: str, nats: NatsServer
+) -> None:
+    async with serve(_settings(database_url, nats)) as service:
+        client = service.client
+        ada = await client.post("/users", json={"email": "ada@example.com", "name": "Ada"})
+        assert ada.status_code == 201
+        batch = await client.post(
+            "/users/batch",
+            json={
+                "users": [
+                    {"email": "bob@example.com", "name": "Bob"},
+                    {"email": "cy@example.com", "name": "Cy"},
+                ]
+            },
+        )
+        assert batch.status_code == 201, batch.text
+        bob, cy = batch.json()["items"] if "items" in batch.json() else batch.json()["users"]
+        ada_id = ada.json()["id"]
+        renamed = await client.patch(
+            f"/users/{ada_id}",
+            json={"email": "ada@example.org", "name": "Ada L"},
+            headers={"If-Match": '"1"'},
+        )
+        assert renamed.status_code == 200
+        bob_renamed = await client.patch(f"/users/{bob['id']}", json={"name": "Robert"})
+        assert bob_renamed.status_code == 200
+        assert (await client.delete(f"/users/{cy['id']}")).status_code == 204
+        await drained(service.container.unit_of_work())
+
+    received = await published(nats.url, STREAM)
+    assert_ordered_per_user(received)
+    events = by_user(received)
+    assert [(e["type"], e["data"]) for e in events[ada_id]] == [
+        ("users.v1.user.created", ada.json()),
+        ("users.v1.user.updated", renamed.json()),
+    ]
+    assert events[ada_id][1]["changedfields"] == "email,name"
+    assert [(e["type"], e["data"]) for e in events[bob["id"]]] == [
+        ("users.v1.user.created", bob),
+        ("users.v1.user.updated", bob_renamed.json()),
+    ]
+    assert events[bob["id"]][1]["changedfields"] == "name"
+    assert [(e["type"], e["data"]) for e in events[cy["id"]]] == [
+        ("users.v1.user.created", cy),
+        ("users.v1.user.deleted", {"id": cy["id"], "version": 1}),
+    ]
+    assert {e["source"] for e in (m.event for m in received)} == {"users-service"}
+
+
+async def test_changes_that_do_not_stand_publish_nothing(
+    database_url: str, nats: NatsServer
+) -> None:
+    async with serve(_settings(database_url, nats)) as service:
+        client = service.client
+        ada = (await client.post("/users", json={"email": "ada@example.com", "name": "A"})).json()
+        bob = (await client.post("/users", json={"email": "bob@example.com", "name": "B"})).json()
+        refused = [
+            await client.post("/users", json={"email": "ADA@example.com", "name": "A"}),
+            await client.post(
+                "/users/batch",
+                json={
+                    "users": [
+                        {"email": "new@example.com", "name": "N"},
+                        {"email": "bob@example.com", "name": "B"},
+                    ]
+                },
+            ),
+            await client.patch(
+                f"/users/{ada['id']}", json={"name": "X"}, headers={"If-Match": '"9"'}
+            ),
+            await client.patch(f"/users/{ada['id']}", json={"email": "bob@example.com"}),
+            await client.delete(f"/users/{bob['id']}", headers={"If-Match": '"9"'}),
+        ]
+        assert [r.status_code for r in refused] == [409, 409, 412, 409, 412]
+        unchanged = await client.patch(f"/users/{ada['id']}", json={"name": "A"})
+        assert unchanged.status_code == 200
+        key = {"Idempotency-Key": "k-1"}
+        first = await client.post(
+            "/users", json={"email": "cy@example.com", "name": "C"}, headers=key
+        )
+        again = await client.post(
+            "/users", json={"email": "cy@example.com", "name": "C"}, headers=key
+        )
+        assert (first.status_code, again.status_code) == (201, 201)
+        await drained(service.container.unit_of_work())
+
+    received = await published(nats.url, STREAM)
+    assert [(m.event["type"], m.event["subject"]) for m in received] == [
+        ("users.v1.user.created", str(ada["id"])),
+        ("users.v1.user.created", str(bob["id"])),
+        ("users.v1.user.created", str(first.json()["id"])),
+    ]
+
+
+async def test_redacted_events_carry_ids_and_versions_only(
+    postgres_url: str, nats: NatsServer
+) -> None:
+    async with serve(_settings(postgres_url, nats, events_redact=True)) as service:
+        ada = await service.client.post("/users", json={"email": "ada@example.com", "name": "A"})
+        await drained(service.container.unit_of_work())
+    [message] = await published(nats.url, STREAM)
+    assert message.event["data"] == {"id": ada.json()["id"], "version": 1}
+    assert "ada@example.com" not in str(message.event)
+
+
+class _CrashAfterPublishing:
+    """A relay that dies between the broker's acknowledgement and marking the outbox."""
+
+    def __init__(self, inner: JetStreamPublisher) -> None:
+        self._inner = inner
+
+    async def publish(self, events: Any) -> list[int]:
+        await self._inner.publish(events)
+        raise RuntimeError("killed before marking")
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+def _publisher(settings: Settings) -> JetStreamPublisher:
+    return JetStreamPublisher(
+        settings.nats_url,
+        settings.events_stream,
+        source=settings.events_source,
+        redact=False,
+        max_age=3600,
+        duplicate_window=120,
+    )
+
+
+async def test_a_relay_killed_before_marking_publishes_again_with_the_same_ids(
+    postgres_url: str, nats: NatsServer
+) -> None:
+    settings = _settings(postgres_url, nats, events_relay="external")
+    async with serve(settings) as service:
+        for i in range(5):
+            created = await service.client.post(
+                "/users", json={"email": f"u{i}@example.com", "name": "U"}
+            )
+            assert created.status_code == 201
+        uow = service.container.unit_of_work()
+        clock = service.container.clock()
+        crashing = _CrashAfterPublishing(_publisher(settings))
+        with pytest.raises(RuntimeError, match="killed before marking"):
+            await OutboxRelay(uow, crashing, clock).round()
+        await crashing.close()
+        assert await pending(uow) == 5  # nothing was marked
+        first_copies = await stream_contents(nats.url, STREAM)
+        assert len(first_copies) == 5
+
+        restarted = _publisher(settings)
+        assert await OutboxRelay(uow, restarted, clock).round() == 5
+        await restarted.close()
+        assert await pending(uow) == 0
+    again = await published(nats.url, STREAM)
+    # The second publication carried the same ids: JetStream dropped every duplicate.
+    assert [m.event["id"] for m in again] == [m.event["id"] for m in first_copies]
+
+
+async def _update_load(
+    client: httpx.AsyncClient, ids: list[int], rounds: int, acknowledged: list[int]
+) -> None:
+    """PATCHes spread over `ids`, a few at a time; records each acknowledged user id."""
+
+    async def one(user_id: int, n: int) -> None:
+        response = await client.patch(f"/users/{user_id}", json={"name": f"name {n}"})
+        assert response.status_code == 200, response.text
+        acknowledged.append(user_id)
+
+    counter = itertools.count()
+    for _ in range(rounds):
+        await asyncio.gather(*(one(user_id, next(counter)) for user_id in ids))
+
+
+async def test_two_relays_keep_order_and_lose_nothing(postgres_url: str, nats: NatsServer) -> None:
+    settings = _settings(postgres_url, nats, events_relay="external", events_batch_size=7)
+    async with serve(settings) as service:
+        ids = []
+        for i in range(6):
+            created = await service.client.post(
+                "/users", json={"email": f"r{i}@example.com", "name": "R"}
+            )
+            ids.append(created.json()["id"])
+        uow = service.container.unit_of_work()
+        clock = service.container.clock()
+        stop = asyncio.Event()
+        relays = [
+            OutboxRelay(uow, _publisher(settings), clock, _relay_settings(7)) for _ in range(2)
+        ]
+        running = [asyncio.create_task(r.run(stop)) for r in relays]
+        acknowledged: list[int] = []
+        await _update_load(service.client, ids, 15, acknowledged)
+        await drained(uow)
+        stop.set()
+        await asyncio.gather(*running)
+        for relay in relays:
+            await relay._publisher.close()
+    received = await published(nats.url, STREAM)
+    assert_ordered_per_user(received)
+    assert len(received) == len(ids) + len(acknowledged)
+    FIGURES["two relays: events published by each"] = [r.published for r in relays]
+
+
+def _relay_settings(batch: int) -> Any:
+    from users_service.application.relay import RelaySettings
+
+    return RelaySettings(batch_size=batch, poll_max=0.1)
+
+
+async def test_the_broker_killed_under_write_load_loses_nothing(
+    postgres_url: str, nats: NatsServer
+) -> None:
+    async with serve(_settings(postgres_url, nats)) as service:
+        ids = []
+        for i in range(5):
+            created = await service.client.post(
+                "/users", json={"email": f"k{i}@example.com", "name": "K"}
+            )
+            ids.append(created.json()["id"])
+        uow = service.container.unit_of_work()
+        await drained(uow)
+        acknowledged: list[int] = []
+        await _update_load(service.client, ids, 5, acknowledged)
+        nats.kill()
+        await _update_load(service.client, ids, 10, acknowledged)  # writes keep succeeding
+        await asyncio.sleep(0.5)
+        backlog_while_down = await pending(uow)
+        assert backlog_while_down > 0
+        nats.start()  # the same port and store
+        await drained(uow, seconds=30)
+    received = await published(nats.url, STREAM)
+    assert_ordered_per_user(received)
+    assert len(received) == len(ids) + len(acknowledged)
+    FIGURES["broker down: outbox backlog, then all delivered"] = backlog_while_down

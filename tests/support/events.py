@@ -1,0 +1,65 @@
+"""For the events tests: a NATS server of the test's own (started, killed and restarted
+by the test), the outbox drained, and what the stream holds checked against the schema."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+from jsonschema import Draft202012Validator
+
+from tests.support.nats import Received, stream_contents
+from tests.support.timing import bound
+from users_service.application.unit_of_work import UnitOfWorkFactory
+
+SCHEMA_FILE = Path(__file__).resolve().parents[2] / "docs" / "events" / "user-event.schema.json"
+SCHEMA = orjson.loads(SCHEMA_FILE.read_bytes())
+VALIDATOR = Draft202012Validator(SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+async def pending(uow: UnitOfWorkFactory) -> int:
+    async with uow() as unit:
+        return (await unit.outbox.backlog()).pending
+
+
+async def drained(uow: UnitOfWorkFactory, seconds: float = 20.0) -> None:
+    """Until the outbox has nothing pending (the relay published everything)."""
+    deadline = time.monotonic() + bound(seconds)
+    while (left := await pending(uow)) > 0:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{left} events still pending after {seconds} s")
+        await asyncio.sleep(0.05)
+
+
+async def published(url: str, stream: str) -> list[Received]:
+    received = await stream_contents(url, stream)
+    for message in received:
+        VALIDATOR.validate(message.event)  # raises, naming what is wrong
+        assert message.msg_id == message.event["id"]
+        kind = message.event["type"].rsplit(".", 1)[1]
+        assert message.subject == f"users.v1.user.{kind}.{message.event['subject']}"
+    return received
+
+
+def by_user(received: list[Received]) -> dict[int, list[dict[str, Any]]]:
+    users: dict[int, list[dict[str, Any]]] = {}
+    for message in received:
+        users.setdefault(int(message.event["subject"]), []).append(message.event)
+    return users
+
+
+def assert_ordered_per_user(received: list[Received]) -> None:
+    """Each user's events in stream order: created first, versions never going down,
+    deleted last; no event id twice."""
+    ids = [m.event["id"] for m in received]
+    assert len(ids) == len(set(ids)), "an event id was published twice"
+    for user, events in by_user(received).items():
+        versions = [e["data"]["version"] for e in events]
+        kinds = [e["type"].rsplit(".", 1)[1] for e in events]
+        assert kinds[0] == "created", (user, kinds)
+        assert "deleted" not in kinds[:-1], (user, kinds)
+        updates = [v for v, k in zip(versions, kinds, strict=True) if k != "deleted"]
+        assert updates == list(range(1, len(updates) + 1)), (user, versions)
