@@ -15,6 +15,10 @@ class UsageMetrics(Protocol):
 
     def user_deleted(self) -> None: ...
 
+    def events_published(self, count: int) -> None: ...
+
+    def outbox_backlog(self, pending: int, oldest_age_seconds: float | None) -> None: ...
+
 
 class _NoMetrics:
     def users_created(self, count: int) -> None:
@@ -24,6 +28,12 @@ class _NoMetrics:
         return None
 
     def user_deleted(self) -> None:
+        return None
+
+    def events_published(self, count: int) -> None:
+        return None
+
+    def outbox_backlog(self, pending: int, oldest_age_seconds: float | None) -> None:
         return None
 
 

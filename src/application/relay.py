@@ -22,7 +22,8 @@ from datetime import timedelta
 from typing import Protocol
 
 from users_service.application.clock import Clock
-from users_service.application.events import UserEvent
+from users_service.application.events import Backlog, UserEvent
+from users_service.application.metrics import NO_METRICS, UsageMetrics
 from users_service.application.unit_of_work import UnitOfWorkFactory
 
 logger = logging.getLogger("users_service.events")
@@ -53,7 +54,9 @@ class OutboxRelay:
         publisher: EventPublisher,
         clock: Clock,
         settings: RelaySettings | None = None,
+        metrics: UsageMetrics = NO_METRICS,
     ) -> None:
+        self._metrics = metrics
         self._uow = uow
         self._publisher = publisher
         self._clock = clock
@@ -77,6 +80,7 @@ class OutboxRelay:
             await uow.outbox.mark_published(acknowledged, self._clock.now())
             await uow.commit()
         self.published += len(acknowledged)
+        self._metrics.events_published(len(acknowledged))
         if len(acknowledged) < len(events):
             raise PartialPublish(len(events) - len(acknowledged))
         return len(acknowledged)
@@ -94,7 +98,7 @@ class OutboxRelay:
         settings = self._settings
         delay = settings.poll_min
         loop = asyncio.get_running_loop()
-        next_purge = loop.time()
+        next_purge = next_backlog = loop.time()
         while not stop.is_set():
             self._wake.clear()  # a wake-up from now on shortens the next sleep
             try:
@@ -102,6 +106,9 @@ class OutboxRelay:
                 if loop.time() >= next_purge:
                     await self.purge()
                     next_purge = loop.time() + settings.purge_every
+                if loop.time() >= next_backlog:  # for the metrics, once a second
+                    await outbox_backlog(self._uow, self._clock, self._metrics)
+                    next_backlog = loop.time() + 1.0
             except Exception as exc:  # broker or database away: back off, keep going
                 logger.warning("relay round failed", extra={"error": repr(exc)})
                 published = None
@@ -118,6 +125,19 @@ class OutboxRelay:
         finally:
             for waiter in waiters:
                 waiter.cancel()
+
+
+async def outbox_backlog(
+    uow: UnitOfWorkFactory, clock: Clock, metrics: UsageMetrics = NO_METRICS
+) -> tuple[Backlog, float | None]:
+    """What waits in the outbox, and the age in seconds of its oldest event."""
+    async with uow(read_only=True) as unit:
+        backlog = await unit.outbox.backlog()
+    age = None
+    if backlog.oldest is not None:
+        age = max(0.0, (clock.now() - backlog.oldest).total_seconds())
+    metrics.outbox_backlog(backlog.pending, age)
+    return backlog, age
 
 
 class PartialPublish(RuntimeError):

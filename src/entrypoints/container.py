@@ -243,6 +243,7 @@ class Container(containers.DeclarativeContainer):
         publisher=event_publisher,
         clock=clock,
         settings=providers.Callable(_relay_settings, settings),
+        metrics=usage_metrics,
     )
     events = providers.Singleton(_events, settings, tracing, relay)
 

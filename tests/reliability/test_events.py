@@ -13,6 +13,7 @@ import pytest
 from tests.reliability.conftest import figures, make_settings, serve
 from tests.support.events import assert_ordered_per_user, by_user, drained, pending, published
 from tests.support.nats import NatsServer, stream_contents
+from tests.support.scrape import Scrape
 from users_service.adapters.events.jetstream import JetStreamPublisher
 from users_service.application.relay import OutboxRelay
 from users_service.entrypoints.settings import Settings
@@ -267,6 +268,13 @@ async def test_the_broker_killed_under_write_load_loses_nothing(
         await asyncio.sleep(0.5)
         backlog_while_down = await pending(uow)
         assert backlog_while_down > 0
+        ready = await service.client.get("/readyz")  # ready all the same, saying what waits
+        assert ready.status_code == 200
+        outbox = ready.json()["outbox"]
+        assert outbox["pending"] == backlog_while_down
+        assert outbox["oldest_age_seconds"] > 0
+        page = Scrape((await service.client.get("/metrics")).text)
+        assert page.value("users_outbox_pending") == backlog_while_down
         nats.start()  # the same port and store
         await drained(uow, seconds=30)
     received = await published(nats.url, STREAM)

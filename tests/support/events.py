@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from jsonschema import Draft202012Validator
+from jsonschema import Draft7Validator
 
 from tests.support.nats import Received, stream_contents
 from tests.support.timing import bound
@@ -17,7 +17,7 @@ from users_service.application.unit_of_work import UnitOfWorkFactory
 
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "docs" / "events" / "user-event.schema.json"
 SCHEMA = orjson.loads(SCHEMA_FILE.read_bytes())
-VALIDATOR = Draft202012Validator(SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER)
+VALIDATOR = Draft7Validator(SCHEMA, format_checker=Draft7Validator.FORMAT_CHECKER)
 
 
 async def pending(uow: UnitOfWorkFactory) -> int:

@@ -144,6 +144,21 @@ class PrometheusMetrics:
         self.jwks_refreshes = counter(
             "users_jwks_refreshes", "JWKS fetches from the identity provider.", ("outcome",)
         )
+        self.events_published_total = counter(
+            "users_events_published", "Change events published to the broker (acknowledged)."
+        )
+        self.outbox_pending = Gauge(
+            "users_outbox_pending",
+            "Change events waiting in the outbox (measured by the relay and /readyz).",
+            registry=registry,
+            multiprocess_mode="livemax",
+        )
+        self.outbox_oldest_age = Gauge(
+            "users_outbox_oldest_age_seconds",
+            "Age of the oldest change event waiting in the outbox (0: none waits).",
+            registry=registry,
+            multiprocess_mode="livemax",
+        )
         self.replica_lag = Gauge(
             "users_replica_lag_seconds",
             "The read replica's replay lag at its last measure (once a second, on reads).",
@@ -193,6 +208,14 @@ class PrometheusMetrics:
 
     def user_deleted(self) -> None:
         self.deleted.inc()
+
+    def events_published(self, count: int) -> None:
+        if count:
+            self.events_published_total.inc(count)
+
+    def outbox_backlog(self, pending: int, oldest_age_seconds: float | None) -> None:
+        self.outbox_pending.set(pending)
+        self.outbox_oldest_age.set(oldest_age_seconds or 0.0)
 
     # -- the HTTP edge
     def request_started(self, method: str) -> GaugeTally:

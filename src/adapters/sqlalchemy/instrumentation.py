@@ -50,6 +50,9 @@ def operation_name(statement: Executable) -> str:
 
 
 def _name(statement: Executable) -> str:
+    named = statement.get_execution_options().get("operation_name")
+    if isinstance(named, str):
+        return named
     if isinstance(statement, Select):
         tables = [getattr(f, "name", "") for f in statement.get_final_froms()]
         return " ".join(["SELECT", *[t for t in tables if t]])

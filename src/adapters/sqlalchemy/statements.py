@@ -201,7 +201,8 @@ PURGE_KEYS = delete(idempotency_keys).where(
 #
 # On PostgreSQL each write and its event are one statement: the write is a data-modifying
 # CTE whose RETURNING rows feed an INSERT into the outbox, so a single create stays one
-# round trip with no BEGIN/COMMIT, and neither can land without the other. SQLite has no
+# round trip with no BEGIN/COMMIT, and neither can land without the other. Metrics and
+# spans name such a statement by its write (`operation_name`), as they name the bare one. SQLite has no
 # data-modifying CTEs: there the repository writes the event in the same transaction.
 
 _EVENT_COLUMNS = [
@@ -251,7 +252,7 @@ def insert_users_with_events() -> Select[tuple[int, str, str, object, object, in
         )
         .cte("events")
     )
-    return select(*inserted.c).add_cte(events)
+    return select(*inserted.c).add_cte(events).execution_options(operation_name="INSERT users")
 
 
 @cache
@@ -298,7 +299,7 @@ def update_user_with_event(
         .cte("events")
     )
     columns = [updated.c[c.name] for c in USER_COLUMNS]
-    return select(*columns).add_cte(events)
+    return select(*columns).add_cte(events).execution_options(operation_name="UPDATE users")
 
 
 @cache
@@ -324,7 +325,7 @@ def delete_user_with_event(*, guarded: bool) -> Select[tuple[int]]:
         )
         .cte("events")
     )
-    return select(deleted.c.id).add_cte(events)
+    return select(deleted.c.id).add_cte(events).execution_options(operation_name="DELETE users")
 
 
 @cache

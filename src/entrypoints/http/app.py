@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -15,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from users_service.adapters.metrics import PrometheusMetrics
+from users_service.application.relay import outbox_backlog
 from users_service.entrypoints import gc_tuning, logging_config
 from users_service.entrypoints.access_log import AccessLog
 from users_service.entrypoints.container import Container, watch_pools
@@ -101,6 +103,16 @@ def http_services_from(container: Container) -> HttpServices:
         list_users=container.list_users(),
         update_user=container.update_user(),
         delete_user=container.delete_user(),
+        outbox_backlog=(
+            partial(
+                outbox_backlog,
+                container.unit_of_work(),
+                container.clock(),
+                container.usage_metrics(),
+            )
+            if settings.events_enabled
+            else None
+        ),
     )
 
 

@@ -10,12 +10,14 @@ CPU. A lookup is one attribute read, and every field keeps its type.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import cast
 
 from starlette.requests import Request
 
 from users_service.adapters.metrics import PrometheusMetrics
+from users_service.application.events import Backlog
 from users_service.application.users.delete import DeleteUser
 from users_service.application.users.get import GetUser
 from users_service.application.users.listing import ListUsers
@@ -41,6 +43,8 @@ class HttpServices:
     list_users: ListUsers
     update_user: UpdateUser
     delete_user: DeleteUser
+    # What waits in the outbox, for /readyz (None: events are off).
+    outbox_backlog: Callable[[], Awaitable[tuple[Backlog, float | None]]] | None
 
 
 def http_services(request: Request) -> HttpServices:

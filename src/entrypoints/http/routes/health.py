@@ -17,6 +17,17 @@ logger = logging.getLogger("users_service.health")
 _OK: dict[int | str, dict[str, Any]] = {
     200: {"content": {"application/json": {"example": {"status": "ok"}}}}
 }
+_READY: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Ready. With events on, what waits in the outbox (never a reason "
+        "to be unready: writes go on while the broker is away).",
+        "content": {
+            "application/json": {
+                "example": {"status": "ok", "outbox": {"pending": 0, "oldest_age_seconds": None}}
+            }
+        },
+    }
+}
 
 
 @router.get("/livez", name="livez", summary="The process is alive", responses=_OK)
@@ -28,7 +39,7 @@ async def livez() -> Response:
     "/readyz",
     name="readyz",
     summary="The database answers and the service is not shutting down",
-    responses=_OK | problems(503),
+    responses=_READY | problems(503),
 )
 async def readyz(request: Request) -> Response:
     services = http_services(request)
@@ -42,7 +53,17 @@ async def readyz(request: Request) -> Response:
         services.metrics.readiness(detail is None)
     if detail is not None:
         return _not_ready(request, detail)
-    return json_response({"status": "ok"})
+    body: dict[str, Any] = {"status": "ok"}
+    if services.outbox_backlog is not None:
+        # Reported, never a reason to be unready: writes go on while the broker is away.
+        try:
+            backlog, age = await asyncio.wait_for(
+                services.outbox_backlog(), services.readiness_timeout
+            )
+            body["outbox"] = {"pending": backlog.pending, "oldest_age_seconds": age}
+        except Exception as exc:
+            logger.warning("outbox backlog unknown: %r", exc)
+    return json_response(body)
 
 
 async def database_failure(services: HttpServices) -> Exception | None:
