@@ -202,8 +202,9 @@ PURGE_KEYS = delete(idempotency_keys).where(
 # On PostgreSQL each write and its event are one statement: the write is a data-modifying
 # CTE whose RETURNING rows feed an INSERT into the outbox, so a single create stays one
 # round trip with no BEGIN/COMMIT, and neither can land without the other. Metrics and
-# spans name such a statement by its write (`operation_name`), as they name the bare one. SQLite has no
-# data-modifying CTEs: there the repository writes the event in the same transaction.
+# spans name such a statement by its write (`operation_name`), as they name the bare one.
+# SQLite has no data-modifying CTEs: there the repository writes the event in the same
+# transaction.
 
 _EVENT_COLUMNS = [
     "event_id",
