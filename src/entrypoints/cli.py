@@ -91,12 +91,14 @@ def print_development_token(settings: Settings, host: str, port: int) -> None:
     )
 
 
-def relay(settings: Settings) -> None:
-    """Publish the outbox to NATS JetStream until SIGTERM or SIGINT."""
+def relay(settings: Settings, host: str) -> None:
+    """Publish the outbox to NATS JetStream until SIGTERM or SIGINT (and, with
+    METRICS_PORT, serve its metrics on `host`)."""
     import asyncio
     import signal
 
     from users_service.entrypoints.container import container_for
+    from users_service.entrypoints.metrics_setup import start_metrics_server
 
     if settings.uses_memory:
         raise SystemExit(
@@ -106,6 +108,7 @@ def relay(settings: Settings) -> None:
 
     async def run() -> None:
         container = container_for(settings)
+        start_metrics_server(settings, host, None, container.metrics())
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -224,9 +227,10 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser(
         "purge-idempotency-keys", help="delete Idempotency-Key records older than 24 hours"
     )
-    commands.add_parser(
+    relay_parser = commands.add_parser(
         "relay", help="publish the outbox's events to NATS JetStream (NATS_URL), until stopped"
     )
+    relay_parser.add_argument("--host", default=None, help="where METRICS_PORT listens")
     args = parser.parse_args(argv)
 
     try:
@@ -242,7 +246,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "purge-idempotency-keys":
         purge_idempotency_keys(settings)
     elif args.command == "relay":
-        relay(settings)
+        relay(settings, args.host or settings.host)
     elif args.command == "token":
         mint(settings, args.sub, args.scope, args.ttl)
     elif args.command == "serve":

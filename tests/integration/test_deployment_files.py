@@ -218,3 +218,26 @@ def test_metrics_are_scraped_from_the_pods_never_through_the_service() -> None:
     service_ports = _load(KUBERNETES / "service.yaml")["spec"]["ports"]
     assert all(p["targetPort"] != "metrics" for p in service_ports)
     assert all(p.get("port") != ports["metrics"] for p in service_ports)
+
+
+def test_the_relay_runs_beside_the_api_in_compose_and_kubernetes() -> None:
+    compose = _load(ROOT / "compose.yaml")["services"]
+    assert compose["relay"]["command"] == ["users-service", "relay"]
+    assert compose["relay"]["environment"]["NATS_URL"] == "nats://nats:4222"
+    assert "-js" in compose["nats"]["command"]
+    assert compose["relay"]["depends_on"]["migrate"]["condition"] == (
+        "service_completed_successfully"
+    )
+    kustomization = _load(KUBERNETES / "kustomization.yaml")
+    assert "relay-deployment.yaml" in kustomization["resources"]
+    relay = _load(KUBERNETES / "relay-deployment.yaml")
+    api = _load(KUBERNETES / "deployment.yaml")
+    [container] = relay["spec"]["template"]["spec"]["containers"]
+    [api_container] = api["spec"]["template"]["spec"]["containers"]
+    assert container["command"][:2] == ["users-service", "relay"]
+    assert container["image"] == api_container["image"]
+    assert container["envFrom"] == api_container["envFrom"]  # one configuration for both
+    assert relay["spec"]["replicas"] >= 2  # a standby takes the lead when one dies
+    config = _load(KUBERNETES / "configmap.yaml")["data"]
+    assert config["EVENTS_RELAY"] == "external"
+    assert config["NATS_URL"].startswith("nats://")

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.reliability.conftest import figures, make_settings, serve
+from tests.support.environment import clean_environment
 from tests.support.events import assert_ordered_per_user, by_user, drained, pending, published
 from tests.support.nats import NatsServer, stream_contents
 from tests.support.scrape import Scrape
@@ -20,6 +24,7 @@ from users_service.entrypoints.settings import Settings
 
 FIGURES = figures("events", {})
 STREAM = "USERS_TEST"
+CONSUMER = Path(__file__).resolve().parents[2] / "docs" / "events" / "consumer.py"
 
 
 def _settings(database_url: str, nats: NatsServer, **overrides: Any) -> Settings:
@@ -281,3 +286,36 @@ async def test_the_broker_killed_under_write_load_loses_nothing(
     assert_ordered_per_user(received)
     assert len(received) == len(ids) + len(acknowledged)
     FIGURES["broker down: outbox backlog, then all delivered"] = backlog_while_down
+
+
+async def test_the_readme_consumer_follows_the_stream(
+    postgres_url: str, nats: NatsServer, tmp_path: Path
+) -> None:
+    async with serve(_settings(postgres_url, nats)) as service:
+        ada = (
+            await service.client.post("/users", json={"email": "a@example.com", "name": "A"})
+        ).json()
+        await service.client.patch(f"/users/{ada['id']}", json={"name": "B"})
+        await service.client.delete(f"/users/{ada['id']}")
+        await drained(service.container.unit_of_work())
+    consumer = subprocess.Popen(
+        [sys.executable, str(CONSUMER), nats.url, STREAM],
+        cwd=tmp_path,
+        env=clean_environment(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert consumer.stdout is not None
+    try:
+        lines = [await asyncio.to_thread(consumer.stdout.readline) for _ in range(3)]
+    finally:
+        consumer.kill()
+        consumer.wait()
+        consumer.stdout.close()
+    user = ada["id"]
+    assert lines == [
+        f"users.v1.user.created {user} 1\n",
+        f"users.v1.user.updated {user} 2\n",
+        f"users.v1.user.deleted {user} 2\n",
+    ]
