@@ -7,6 +7,7 @@ import asyncio
 import itertools
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -319,3 +320,62 @@ async def test_the_readme_consumer_follows_the_stream(
         f"users.v1.user.updated {user} 2\n",
         f"users.v1.user.deleted {user} 2\n",
     ]
+
+
+def _relay_process(database_url: str, nats: NatsServer, folder: Path) -> subprocess.Popen[bytes]:
+    folder.mkdir(parents=True, exist_ok=True)
+    env = clean_environment(
+        folder,
+        DATABASE_URL=database_url,
+        NATS_URL=nats.url,
+        EVENTS_STREAM=STREAM,
+        EVENTS_POLL_MAX="0.2",
+        LOG_LEVEL="WARNING",
+    )
+    with (folder / "relay.log").open("wb") as log:  # the child keeps its own descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "users_service.entrypoints.cli", "relay"],
+            cwd=folder,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+async def test_a_killed_relay_is_taken_over_within_ten_seconds(
+    postgres_url: str, nats: NatsServer, tmp_path: Path
+) -> None:
+    settings = _settings(postgres_url, nats, events_relay="external")
+    relays = [_relay_process(postgres_url, nats, tmp_path / f"relay{i}") for i in range(2)]
+    try:
+        async with serve(settings) as service:
+            ids = []
+            for i in range(4):
+                created = await service.client.post(
+                    "/users", json={"email": f"t{i}@example.com", "name": "T"}
+                )
+                ids.append(created.json()["id"])
+            uow = service.container.unit_of_work()
+            await drained(uow)
+            acknowledged: list[int] = []
+            load = asyncio.create_task(_update_load(service.client, ids, 60, acknowledged))
+            await asyncio.sleep(0.2)
+            assert not load.done()
+            relays[0].kill()  # SIGKILL, under load: no clean exit, whatever it held
+            relays[0].wait()
+            await load
+            await drained(uow, seconds=10)
+            started = time.monotonic()  # one more change: how soon the survivor publishes it
+            await _update_load(service.client, ids[:1], 1, acknowledged)
+            await drained(uow, seconds=10)
+            takeover = time.monotonic() - started
+    finally:
+        for relay in relays:
+            relay.kill()
+            relay.wait()
+    received = await published(nats.url, STREAM)
+    assert_ordered_per_user(received)
+    assert len(received) == len(ids) + len(acknowledged)
+    FIGURES["relay killed under load: seconds from a later change to its publication"] = round(
+        takeover, 2
+    )
