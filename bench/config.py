@@ -57,6 +57,9 @@ class Config:
     # "on": observability's cost is also counted in instructions under callgrind
     # (bench/instructions.py), the measure its bars are judged on; "off": not.
     instructions: str = field(default_factory=lambda: os.environ.get("BENCH_INSTRUCTIONS", "on"))
+    # "on": POST /users is also measured with and without change events, the relay in
+    # process publishing to the machine's NATS (bench/events.py); "off": not.
+    events: str = field(default_factory=lambda: os.environ.get("BENCH_EVENTS", "on"))
     run_token: str = field(default_factory=lambda: secrets.token_hex(4))
     jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
 
@@ -71,6 +74,8 @@ class Config:
             raise ValueError("BENCH_AUTH must be jwt or off")
         if self.pgbouncer not in ("on", "off"):
             raise ValueError("BENCH_PGBOUNCER must be on or off")
+        if self.events not in ("on", "off"):
+            raise ValueError("BENCH_EVENTS must be on or off")
         if self.instructions not in ("on", "off"):
             raise ValueError("BENCH_INSTRUCTIONS must be on or off")
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from statistics import median
 
 from config import Config
+from events import EVENTS, EVENTS_BAR, NO_EVENTS, Latency
 from instructions import Count
 from machine import Machine
 from wrk import WrkResult
@@ -302,6 +303,71 @@ these figures show the order of things, not a verdict.
 """
 
 
+@dataclass(frozen=True, slots=True)
+class EventsRow:
+    without_rate: float  # medians over runs, POST /users
+    with_rate: float
+    ratio: float
+    without_cpu_ms: float
+    with_cpu_ms: float
+    events: int
+    p50_ms: float  # median of the runs' p50 and p99
+    p99_ms: float
+
+
+def summarize_events(samples: list[Sample], latencies: list[Latency]) -> EventsRow | None:
+    runs = {
+        name: [s for s in samples if s.endpoint == "create" and s.server == name]
+        for name in (NO_EVENTS, EVENTS)
+    }
+    if not runs[NO_EVENTS] or not runs[EVENTS] or not latencies:
+        return None
+    without = median(s.result.rps for s in runs[NO_EVENTS])
+    with_events = median(s.result.rps for s in runs[EVENTS])
+    return EventsRow(
+        without,
+        with_events,
+        with_events / without,
+        median(s.cpu_ms_per_request for s in runs[NO_EVENTS]),
+        median(s.cpu_ms_per_request for s in runs[EVENTS]),
+        sum(latency.events for latency in latencies),
+        median(latency.p50_ms for latency in latencies),
+        median(latency.p99_ms for latency in latencies),
+    )
+
+
+def events_table(row: EventsRow) -> str:
+    verdict = _verdict(row.ratio >= EVENTS_BAR)
+    return "\n".join(
+        [
+            "| `POST /users` | req/s (median) | server CPU ms/req | events published "
+            "| change to publication p50 / p99 |",
+            "|---|--:|--:|--:|--:|",
+            f"| `EVENTS_ENABLED=false` | {row.without_rate:,.0f} | {row.without_cpu_ms:.2f} | | |",
+            f"| outbox + relay in process (NATS JetStream) | {row.with_rate:,.0f} "
+            f"| {row.with_cpu_ms:.2f} | {row.events:,} | {row.p50_ms:.1f} / {row.p99_ms:.1f} ms |",
+            "",
+            f"Throughput with events: {row.ratio:.2f} of without (bar ≥ {EVENTS_BAR}: {verdict}).",
+        ]
+    )
+
+
+def _events_section(row: EventsRow | None) -> str:
+    if row is None:
+        return ""
+    return f"""
+## What change events cost
+
+`POST /users` in the same rounds as the create load, on two servers started afresh just
+before each run, A B B A (`bench/events.py`): without events, and with the outbox written
+by every create and the relay in process publishing to the machine's NATS JetStream.
+Latency is from each change to the relay's mark after JetStream's acknowledgement, over
+every event of the `events` runs (medians of the runs' p50 and p99).
+
+{events_table(row)}
+"""
+
+
 def _verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
@@ -396,6 +462,7 @@ def markdown(
     pooled_summaries: list[PooledSummary],
     cost: list[CostRow],
     counted: list[InstructionRow],
+    events_row: EventsRow | None,
     samples: list[Sample],
     peak_rss_mb: float,
     failures: int,
@@ -407,6 +474,7 @@ def markdown(
         else f"**RUN FAILED: {failures} non-2xx responses or socket errors.**"
     )
     status += "".join(f"\n\n**Note:** {note}" for note in notes)
+    extra_sections = _cost_section(cost, counted) + _events_section(events_row)
     return f"""# Benchmarks
 
 The users service against a ceiling: the same endpoints, SQL and JSON on a bare
@@ -448,7 +516,7 @@ Measured against the bars set in the performance issue; a missed bar is reported
 fatal (only non-2xx responses or crashes fail `make bench`).
 
 {bars_table(summaries, peak_rss_mb)}
-{_pooled_section(config, pooled_summaries)}{_cost_section(cost, counted)}
+{_pooled_section(config, pooled_summaries)}{extra_sections}
 ## Every round
 
 Server CPU is the worker process's user + system time during the measured run, per

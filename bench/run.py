@@ -19,6 +19,7 @@ from pathlib import Path
 
 import auth
 import database
+import events
 import instructions
 import observability
 import pooler
@@ -150,6 +151,30 @@ async def measure_cost(
     return measured
 
 
+async def measure_events(
+    config: Config, fixture: Fixture, round_: int
+) -> tuple[list[Sample], list[events.Latency]]:
+    """POST /users with and without events (bench/events.py), A B B A."""
+    measured, latencies = [], []
+    variants = events.variants()
+    for name, env in [*variants, *reversed(variants)]:
+        since = await events.settle_outbox(config)
+        server = servers.start_service(config, name, **env)
+        try:
+            await servers.wait_ready(server, f"/users/{fixture.lowest_id}", fixture.headers)
+            measured.append(await measure(config, fixture, "create", round_, server))
+            if name == events.EVENTS:
+                latency = await events.latency(config, since)
+                latencies.append(latency)
+                log(
+                    f"create round {round_} events: {latency.events:,} events published, "
+                    f"change to publication p50 {latency.p50_ms:.1f} ms p99 {latency.p99_ms:.1f} ms"
+                )
+        finally:
+            servers.stop(server)
+    return measured, latencies
+
+
 async def prepare(config: Config) -> tuple[int, int]:
     log(f"recreating database {config.database}")
     await database.recreate(config)
@@ -200,12 +225,17 @@ async def benchmark(config: Config) -> int:
             for s in under_test
         }
         fixture = Fixture(lowest, highest, cursor_files, headers)
+        event_latencies: list[events.Latency] = []
         for endpoint in endpoints(config):
             for round_ in range(1, config.rounds + 1):
                 for server in under_test:
                     samples.append(await measure(config, fixture, endpoint.key, round_, server))
                 if endpoint.key == "get":
                     samples += await measure_cost(config, fixture, round_, sink.port)
+                if endpoint.key == "create" and config.events == "on":
+                    measured, latencies = await measure_events(config, fixture, round_)
+                    samples += measured
+                    event_latencies += latencies
         counts: list[instructions.Count] = []
         if config.instructions == "on":
             if not instructions.available():
@@ -227,6 +257,7 @@ async def benchmark(config: Config) -> int:
     ]
     cost = report.summarize_cost(samples)
     counted = report.summarize_instructions(counts)
+    events_row = report.summarize_events(samples, event_latencies)
     peak_rss_mb = max(service_hwm_mb, *(s.service_rss_mb for s in summaries))
     failures = sum(s.failures for s in samples)
     notes = []
@@ -245,6 +276,7 @@ async def benchmark(config: Config) -> int:
         pooled_summaries,
         cost,
         counted,
+        events_row,
         samples,
         peak_rss_mb,
         failures,
@@ -265,6 +297,9 @@ async def benchmark(config: Config) -> int:
     print()
     if counted:
         print(report.instruction_table(counted))
+        print()
+    if events_row is not None:
+        print(report.events_table(events_row))
         print()
     log(f"wrote {config.output}")
     if failures:
