@@ -39,8 +39,11 @@ def _settings(database_url: str, nats: NatsServer, **overrides: Any) -> Settings
     return make_settings(database_url, **chosen)
 
 
-@pytest.fixture(params=[pytest.param("postgres", marks=pytest.mark.postgres), "sqlite"])
+@pytest.fixture(params=[pytest.param("postgres", marks=pytest.mark.postgres), "sqlite", "memory"])
 def database_url(request: pytest.FixtureRequest) -> str:
+    """Where the outbox lives; with the memory backend only the in-process relay sees it."""
+    if request.param == "memory":
+        return "memory://"
     url: str = request.getfixturevalue(f"{request.param}_url")
     return url
 
