@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from nats import connect as nats_connect
 
 from tests.reliability.conftest import figures, make_settings, serve
 from tests.support.environment import clean_environment
@@ -20,7 +21,7 @@ from tests.support.events import assert_ordered_per_user, by_user, drained, pend
 from tests.support.nats import NatsServer, stream_contents
 from tests.support.scrape import Scrape
 from users_service.adapters.events.jetstream import JetStreamPublisher
-from users_service.application.relay import OutboxRelay
+from users_service.application.relay import OutboxRelay, RelaySettings
 from users_service.entrypoints.settings import Settings
 
 FIGURES = figures("events", {})
@@ -255,9 +256,7 @@ async def test_two_relays_keep_order_and_lose_nothing(postgres_url: str, nats: N
     FIGURES["two relays: events published by each"] = [r.published for r in relays]
 
 
-def _relay_settings(batch: int) -> Any:
-    from users_service.application.relay import RelaySettings
-
+def _relay_settings(batch: int) -> RelaySettings:
     return RelaySettings(batch_size=batch, poll_max=0.1)
 
 
@@ -385,3 +384,35 @@ async def test_a_killed_relay_is_taken_over_within_ten_seconds(
     FIGURES["relay killed under load: seconds from a later change to its publication"] = round(
         takeover, 2
     )
+
+
+async def test_the_stream_is_made_as_configured_and_published_events_are_purged(
+    database_url: str, nats: NatsServer
+) -> None:
+    settings = _settings(
+        database_url,
+        nats,
+        events_relay="external",
+        events_stream_max_age=3600,
+        events_duplicate_window=30,
+    )
+    async with serve(settings) as service:
+        for i in range(3):
+            await service.client.post("/users", json={"email": f"p{i}@example.com", "name": "P"})
+        uow, clock = service.container.unit_of_work(), service.container.clock()
+        kept = OutboxRelay(uow, service.container.event_publisher(), clock, _relay_settings(10))
+        assert await kept.round() == 3
+        assert await kept.purge() == 0  # published just now: within a day's retention
+        purging = OutboxRelay(
+            uow, service.container.event_publisher(), clock, RelaySettings(retention=0)
+        )
+        assert await purging.purge() == 3
+        assert await pending(uow) == 0
+        await service.container.event_publisher().close()
+    client = await nats_connect(nats.url)
+    try:
+        config = (await client.jetstream().stream_info(STREAM)).config
+    finally:
+        await client.close()
+    assert config.subjects == ["users.v1.user.>"]
+    assert (config.max_age, config.duplicate_window) == (3600, 30)
