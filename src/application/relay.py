@@ -30,6 +30,10 @@ logger = logging.getLogger("users_service.events")
 
 
 class EventPublisher(Protocol):
+    async def connect(self) -> None:
+        """Ready to publish; raises when the broker cannot be reached."""
+        ...
+
     async def publish(self, events: Sequence[UserEvent]) -> list[int]:
         """Publish in order per user; the positions the broker acknowledged (a prefix of
         each user's events). Raises when the broker cannot be reached at all."""
@@ -70,6 +74,9 @@ class OutboxRelay:
 
     async def round(self) -> int | None:
         """One round: how many events were published, or None when another relay leads."""
+        # The broker first: a broker that is away never keeps the round's transaction
+        # (and, on SQLite, the database's write lock) open while it is tried.
+        await self._publisher.connect()
         async with self._uow() as uow:
             if not await uow.outbox.try_lead():
                 return None

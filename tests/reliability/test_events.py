@@ -161,6 +161,9 @@ class _CrashAfterPublishing:
     def __init__(self, inner: JetStreamPublisher) -> None:
         self._inner = inner
 
+    async def connect(self) -> None:
+        await self._inner.connect()
+
     async def publish(self, events: Any) -> list[int]:
         await self._inner.publish(events)
         raise RuntimeError("killed before marking")
@@ -261,9 +264,9 @@ def _relay_settings(batch: int) -> RelaySettings:
 
 
 async def test_the_broker_killed_under_write_load_loses_nothing(
-    postgres_url: str, nats: NatsServer
+    database_url: str, nats: NatsServer
 ) -> None:
-    async with serve(_settings(postgres_url, nats)) as service:
+    async with serve(_settings(database_url, nats)) as service:
         ids = []
         for i in range(5):
             created = await service.client.post(

@@ -44,10 +44,13 @@ class JetStreamPublisher:
         self._timeout = timeout
         self._client: Any = None
         self._js: Any = None
+        self._stream_ready = False
+
+    async def connect(self) -> None:
+        """Connected, and the stream there; raises when the broker cannot be reached."""
+        await self._connected()
 
     async def _connected(self) -> Any:
-        if self._js is not None and self._client.is_connected:
-            return self._js
         if self._client is None or self._client.is_closed:
             import nats
 
@@ -63,9 +66,12 @@ class JetStreamPublisher:
                 disconnected_cb=_log_disconnected,
             )
             self._js = self._client.jetstream(timeout=self._timeout)
-            await self._ensure_stream()
+            self._stream_ready = False
         if not self._client.is_connected:
             raise ConnectionError(f"NATS at {self._url} is not connected")
+        if not self._stream_ready:
+            await self._ensure_stream()
+            self._stream_ready = True
         return self._js
 
     async def _ensure_stream(self) -> None:
@@ -93,8 +99,8 @@ class JetStreamPublisher:
         for event in events:
             chains[event.user_id].append(event)
 
-        async def chain(mine: list[UserEvent]) -> list[int]:
-            acknowledged = []
+        async def chain(mine: list[UserEvent]) -> tuple[list[int], Exception | None]:
+            acknowledged: list[int] = []
             for event in mine:
                 try:
                     await js.publish(
@@ -104,13 +110,18 @@ class JetStreamPublisher:
                         headers={"Nats-Msg-Id": event.event_id},
                     )
                 except Exception as exc:  # this user's later events wait for the next round
-                    logger.warning("publish failed", extra={"error": repr(exc)})
-                    break
+                    return acknowledged, exc
                 acknowledged.append(event.position)
-            return acknowledged
+            return acknowledged, None
 
         results = await asyncio.gather(*(chain(c) for c in chains.values()))
-        return sorted(p for positions in results for p in positions)
+        failures = [error for _, error in results if error is not None]
+        if failures:
+            logger.warning(
+                "publish failed",
+                extra={"users": len(failures), "error": repr(failures[0])},
+            )
+        return sorted(p for positions, _ in results for p in positions)
 
     async def close(self) -> None:
         if self._client is not None and not self._client.is_closed:
