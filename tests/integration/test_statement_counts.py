@@ -18,6 +18,7 @@ from users_service.adapters.sqlalchemy import (
     SqlAlchemyUnitOfWorkFactory,
     create_engine,
 )
+from users_service.application.events import EventPolicy
 from users_service.application.users.delete import DeleteUser
 from users_service.application.users.get import GetUser
 from users_service.application.users.listing import ListUsers
@@ -131,3 +132,35 @@ async def test_echo_logs_statements_on_every_path(
     finally:
         await echoing.dispose()
     assert any("FROM users" in record.getMessage() for record in caplog.records)
+
+
+async def test_with_events_each_change_and_its_event_are_one_statement(
+    engine: AsyncEngine,
+) -> None:
+    """With events on, PostgreSQL's fast path still sends a single create as one
+    statement with no BEGIN/COMMIT (a data-modifying CTE writes the user and its event),
+    and an update or a delete as one statement in its transaction. SQLite writes the
+    event as a second INSERT in the same transaction."""
+    await empty_tables(engine)
+    uow = SqlAlchemyUnitOfWorkFactory(engine, fast_path=True)
+    clock = SteppingClock()
+    events = EventPolicy()
+    async with count_statements(engine) as log:
+        ada = await RegisterUsers(uow, clock, EMAILS, events=events).one(ADMIN, "a@x.org", "A")
+        await UpdateUser(uow, clock, EMAILS, events=events)(ADMIN, ada.id, name="B")
+        await DeleteUser(uow, events=events)(ADMIN, ada.id)
+    verbs = [s.split(None, 1)[0].upper().rstrip(";") for s in log.service_statements]
+    if engine.dialect.name == "postgresql":
+        assert verbs == ["WITH", "BEGIN", "WITH", "COMMIT", "BEGIN", "WITH", "COMMIT"]
+    else:
+        assert verbs == [
+            "BEGIN", "INSERT", "INSERT",
+            "BEGIN", "SELECT", "UPDATE", "INSERT",
+            "BEGIN", "DELETE", "INSERT",
+        ]  # fmt: skip
+    async with uow() as unit:
+        assert [e.kind.value for e in await unit.outbox.pending(10)] == [
+            "created",
+            "updated",
+            "deleted",
+        ]

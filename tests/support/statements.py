@@ -32,7 +32,7 @@ from users_service.adapters.sqlalchemy import fast_path
 
 _DATA_VERBS = ("SELECT", "INSERT", "UPDATE", "DELETE", "WITH")
 _TCL = ("BEGIN", "COMMIT", "ROLLBACK")
-_OUR_TABLES = re.compile(r"\b(users|idempotency_keys)\b")
+_OUR_TABLES = re.compile(r"\b(users|idempotency_keys|outbox)\b")
 DELIVERED_WITHIN = 5.0  # seconds; delivery takes one loop turn, this only stops a hang
 _END_OF_LOG = object()  # the marker a lent connection sends after its last record
 
