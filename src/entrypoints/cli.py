@@ -227,6 +227,23 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser(
         "purge-idempotency-keys", help="delete Idempotency-Key records older than 24 hours"
     )
+    import_parser = commands.add_parser(
+        "import", help="import users from CSV or JSON Lines (a file, a .gz file, or - for stdin)"
+    )
+    import_parser.add_argument("file")
+    import_parser.add_argument("--format", choices=["csv", "jsonl"], default=None)
+    import_parser.add_argument("--email-column", default="email", help="CSV column of emails")
+    import_parser.add_argument("--name-column", default="name", help="CSV column of names")
+    import_parser.add_argument("--on-conflict", choices=["skip", "fail"], default="skip")
+    import_parser.add_argument(
+        "--dry-run", action="store_true", help="validate everything, write nothing"
+    )
+    import_parser.add_argument("--rejects", default=None, help="where rejected rows go")
+    import_parser.add_argument("--chunk-size", type=int, default=1000)
+    import_parser.add_argument("--quiet", action="store_true", help="no progress, no summary")
+    import_parser.add_argument(
+        "--progress-interval", type=float, default=5.0, help="seconds between progress lines"
+    )
     relay_parser = commands.add_parser(
         "relay", help="publish the outbox's events to NATS JetStream (NATS_URL), until stopped"
     )
@@ -245,6 +262,24 @@ def main(argv: list[str] | None = None) -> None:
         migrate(settings, role_settings=args.role_settings)
     elif args.command == "purge-idempotency-keys":
         purge_idempotency_keys(settings)
+    elif args.command == "import":
+        from users_service.entrypoints.bulk_import import ImportRequest, run_import
+
+        if not 1 <= args.chunk_size <= 10_000:
+            parser.error("--chunk-size must be between 1 and 10000")
+        request = ImportRequest(
+            path=args.file,
+            format=args.format,
+            email_column=args.email_column,
+            name_column=args.name_column,
+            on_conflict=args.on_conflict,
+            dry_run=args.dry_run,
+            rejects=args.rejects,
+            chunk_size=args.chunk_size,
+            quiet=args.quiet,
+            progress_interval=args.progress_interval,
+        )
+        raise SystemExit(run_import(settings, request))
     elif args.command == "relay":
         relay(settings, args.host or settings.host)
     elif args.command == "token":

@@ -29,6 +29,7 @@ from users_service.application.metrics import NO_METRICS, UsageMetrics
 from users_service.application.relay import OutboxRelay, RelaySettings
 from users_service.application.users.delete import DeleteUser
 from users_service.application.users.get import GetUser
+from users_service.application.users.importing import ImportUsers
 from users_service.application.users.listing import ListUsers
 from users_service.application.users.register import RegisterUsers
 from users_service.application.users.update import UpdateUser
@@ -267,6 +268,15 @@ class Container(containers.DeclarativeContainer):
     )
     delete_user = providers.Singleton(
         DeleteUser, uow=unit_of_work, metrics=usage_metrics, events=events
+    )
+
+    import_users = providers.Singleton(
+        ImportUsers,
+        uow=unit_of_work,
+        clock=clock,
+        emails=emails,
+        metrics=usage_metrics,
+        events=events,
     )
 
     idempotency = providers.Singleton(Idempotency, uow=unit_of_work, clock=clock)

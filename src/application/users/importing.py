@@ -1,0 +1,235 @@
+"""Import users in bulk: every row validated as the API validates it, written in chunks
+(one statement per chunk), conflicts decided by the database.
+
+A row is a line number and its raw fields. A row the API would refuse with a 422 is
+rejected, with the same refusals (`InvalidValue`: field, location, message). A row whose
+email is already stored, or appeared earlier in the file, is a conflict: skipped
+(`on_conflict="skip"`), or the end of the run (`"fail"`: the current chunk is rolled back
+whole and `ImportStopped` names the row). Earlier rows of the same chunk are told apart
+here; earlier chunks' rows and stored users by the unique index, so memory never holds
+more than a chunk.
+
+Resumable: a chunk is one atomic write that skips emails already stored, so a run killed
+at any moment and started again with the same input imports what is missing and
+duplicates nothing (the rows already imported are counted as skipped).
+
+`dry_run` runs every chunk in one unit of work that is never committed: everything is
+validated, against the database too, and nothing is written. Each imported user gets its
+`created` event, as any create does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from users_service.application.access import WRITE, Principal, require
+from users_service.application.clock import Clock
+from users_service.application.emails import EmailSyntax
+from users_service.application.events import NO_EVENTS, EventPolicy
+from users_service.application.metrics import NO_METRICS, UsageMetrics
+from users_service.application.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from users_service.domain.errors import InvalidValue, InvalidValues, refuse_all
+from users_service.domain.user import NewUser, User
+from users_service.domain.values import Name
+
+OnConflict = Literal["skip", "fail"]
+DEFAULT_CHUNK = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class ImportRow:
+    line: int
+    fields: Mapping[str, object]  # as read: the rejects file repeats it
+    unreadable: InvalidValue | None = None  # the reader could not make fields of it
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    row: ImportRow
+    problems: tuple[InvalidValue, ...]
+
+
+@dataclass(slots=True)
+class ImportCounts:
+    read: int = 0
+    imported: int = 0
+    skipped: int = 0
+    rejected: int = 0
+
+
+class ImportStopped(Exception):
+    """`on_conflict="fail"` met a conflict: its chunk was rolled back."""
+
+    def __init__(self, row: ImportRow, email: str) -> None:
+        super().__init__(f"line {row.line}: {email} is already stored or earlier in the input")
+        self.row = row
+        self.email = email
+
+
+@dataclass(slots=True)
+class ImportOptions:
+    on_conflict: OnConflict = "skip"
+    dry_run: bool = False
+    chunk_size: int = DEFAULT_CHUNK
+    on_reject: Callable[[Rejection], None] = lambda _rejection: None
+    on_chunk: Callable[[ImportCounts], None] = lambda _counts: None
+    # Checked between chunks: a chunk, once begun, commits or rolls back whole.
+    stop_requested: Callable[[], bool] = field(default=lambda: False)
+
+
+class ImportUsers:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        emails: EmailSyntax,
+        metrics: UsageMetrics = NO_METRICS,
+        events: EventPolicy = NO_EVENTS,
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._emails = emails
+        self._metrics = metrics
+        self._events = events
+
+    async def __call__(
+        self,
+        actor: Principal,
+        rows: Iterable[ImportRow],
+        options: ImportOptions,
+        counts: ImportCounts | None = None,
+    ) -> ImportCounts:
+        """`counts` is filled as the run goes (the caller still has it if the run stops)."""
+        require(actor, WRITE)
+        counts = counts if counts is not None else ImportCounts()
+        if options.dry_run:
+            async with self._uow() as unit:  # never committed
+                await self._chunks(unit, rows, options, counts)
+            return counts
+        await self._chunks(None, rows, options, counts)
+        return counts
+
+    async def _chunks(
+        self,
+        unit: UnitOfWork | None,
+        rows: Iterable[ImportRow],
+        options: ImportOptions,
+        counts: ImportCounts,
+    ) -> None:
+        chunk: list[ImportRow] = []
+        for row in rows:
+            chunk.append(row)
+            if len(chunk) >= options.chunk_size:
+                await self._chunk(unit, chunk, options, counts)
+                chunk = []
+                if options.stop_requested():
+                    return
+        if chunk:
+            await self._chunk(unit, chunk, options, counts)
+
+    async def _chunk(
+        self,
+        unit: UnitOfWork | None,
+        rows: list[ImportRow],
+        options: ImportOptions,
+        counts: ImportCounts,
+    ) -> None:
+        counts.read += len(rows)
+        valid: list[tuple[ImportRow, NewUser]] = []
+        for row in rows:
+            if row.unreadable is not None:
+                self._reject(row, (row.unreadable,), options, counts)
+                continue
+            try:
+                valid.append((row, self._parse(row)))
+            except InvalidValues as exc:
+                self._reject(row, tuple(exc.problems), options, counts)
+            except InvalidValue as exc:
+                self._reject(row, (exc,), options, counts)
+        # Repeats within the chunk: the first is written, the others are conflicts.
+        first: dict[str, int] = {}
+        unique: list[tuple[ImportRow, NewUser]] = []
+        repeats: list[tuple[ImportRow, NewUser]] = []
+        for row, user in valid:
+            if user.email.key in first:
+                repeats.append((row, user))
+            else:
+                first[user.email.key] = row.line
+                unique.append((row, user))
+        if repeats and options.on_conflict == "fail":
+            row, user = repeats[0]
+            raise ImportStopped(row, user.email.value)
+        if unit is not None:  # a dry run: its one unit of work, never committed
+            stored = await self._write(unit, unique)
+            _stop_at_conflict(unique, stored, options)
+        else:
+            async with self._uow() as own:
+                stored = await self._write(own, unique)
+                _stop_at_conflict(unique, stored, options)  # before commit: rolled back
+                await own.commit()
+            self._events.committed()
+        imported = sum(1 for user in stored if user is not None)
+        counts.imported += imported
+        counts.skipped += len(unique) - imported + len(repeats)
+        if not options.dry_run:
+            self._metrics.users_created(imported)
+        options.on_chunk(counts)
+
+    async def _write(
+        self, unit: UnitOfWork, rows: list[tuple[ImportRow, NewUser]]
+    ) -> list[User | None]:
+        if not rows:
+            return []
+        users = [user for _, user in rows]
+        return await unit.users.insert_new(users, self._clock.now(), self._events.context())
+
+    def _parse(self, row: ImportRow) -> NewUser:
+        problems: list[InvalidValue] = []
+        email = name = None
+        raw_email, raw_name = row.fields.get("email"), row.fields.get("name")
+        try:
+            if not isinstance(raw_email, str):
+                raise InvalidValue(
+                    "email", "Field required" if raw_email is None else "Must be a string"
+                )
+            email = self._emails.parse(raw_email)
+        except InvalidValue as exc:
+            problems.append(exc)
+        try:
+            if not isinstance(raw_name, str):
+                raise InvalidValue(
+                    "name", "Field required" if raw_name is None else "Must be a string"
+                )
+            name = Name.parse(raw_name)
+        except InvalidValue as exc:
+            problems.append(exc)
+        refuse_all(problems)
+        assert email is not None
+        assert name is not None
+        return NewUser(email=email, name=name)
+
+    @staticmethod
+    def _reject(
+        row: ImportRow,
+        problems: tuple[InvalidValue, ...],
+        options: ImportOptions,
+        counts: ImportCounts,
+    ) -> None:
+        counts.rejected += 1
+        options.on_reject(Rejection(row, problems))
+
+
+def _missing_or_not_text(value: object) -> str:
+    return "Field required" if value is None else "Input should be a valid string"
+
+
+def _stop_at_conflict(
+    rows: list[tuple[ImportRow, NewUser]], stored: list[User | None], options: ImportOptions
+) -> None:
+    if options.on_conflict != "fail":
+        return
+    for (row, user), kept in zip(rows, stored, strict=True):
+        if kept is None:
+            raise ImportStopped(row, user.email.value)
