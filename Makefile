@@ -13,7 +13,7 @@ export TEST_POSTGRES_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgre
 PYTEST := $(BIN)/pytest
 
 .PHONY: help install run migrate revision test test-unit test-contract test-integration \
-        test-api test-e2e test-reliability test-sqlalchemy-path lint lock fmt bench clean
+        test-api test-e2e test-reliability test-sqlalchemy-path lint lock fmt import-demo bench clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -91,6 +91,13 @@ lint: $(STAMP) $(TYPECHECK_TREE) ## ruff, format, mypy --strict, import-linter, 
 fmt: $(STAMP) ## Format and autofix
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+import-demo: $(STAMP) ## Generate 100,000 users (a few of them invalid or repeated) and import them into DATABASE_URL, with progress
+	@mkdir -p var
+	$(BIN)/python -c 'import csv, gzip, sys; w = csv.writer(gzip.open("var/demo-users.csv.gz", "wt", newline="")); w.writerow(["email", "name"]); w.writerows((f"demo{i}@example.com" if i % 997 else "not-an-email", f"Demo User {i}") for i in range(100_000)); w.writerows([("Demo1@Example.com", "a repeat")])'
+	$(BIN)/users-service migrate
+	$(BIN)/users-service import var/demo-users.csv.gz --rejects var/demo-rejects.csv || test $$? -eq 1
+	@echo "rejected rows: var/demo-rejects.csv"
 
 bench: $(STAMP) ## Benchmark the service against a raw asyncpg ceiling (and through PgBouncer) with wrk; writes BENCHMARKS.md
 	@command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
