@@ -23,6 +23,16 @@ class PageQuery:
     ids: tuple[int, ...] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """What an import keeps of an exported user instead of what storage would assign:
+    its id (`--keep-ids`) and its timestamps (`--keep-timestamps`), each or both."""
+
+    id: int | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
 class UserRepository(Protocol):
     """The users collection, inside one unit of work. It never commits.
 
@@ -36,13 +46,19 @@ class UserRepository(Protocol):
         ...
 
     async def insert_new(
-        self, users: Sequence[NewUser], now: datetime, event: EventContext | None = None
+        self,
+        users: Sequence[NewUser],
+        now: datetime,
+        event: EventContext | None = None,
+        kept: Sequence[Kept] | None = None,
     ) -> list[User | None]:
         """Store every user whose email is free, in one round trip per chunk.
 
         Position i of the result holds the stored user, or None when its email was
-        already taken, by a stored user or by an earlier item of `users`. With `event`,
-        each stored user's `created` event is written in the same atomic step.
+        already taken, by a stored user or by an earlier item of `users` (or, with kept
+        ids, when its id was). With `event`, each stored user's `created` event is
+        written in the same atomic step. `kept[i]`, when given, holds what user i keeps
+        (ids for all of them or none); ids kept move the id sequence past them.
         """
         ...
 

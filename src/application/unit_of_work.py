@@ -8,7 +8,7 @@ from typing import Protocol, Self, TypeVar
 from users_service.application.errors import ReplicaUnavailable
 from users_service.application.events import EventContext, Outbox
 from users_service.application.idempotency_store import IdempotencyRepository
-from users_service.application.repository import PageQuery, UserRepository
+from users_service.application.repository import Kept, PageQuery, UserRepository
 from users_service.domain.user import NewUser, User, UserChanges
 
 T = TypeVar("T")
@@ -62,10 +62,18 @@ class UnitOfWorkFactory(Protocol):
     a unit may fail with `ReplicaUnavailable`, and the read may then be asked again without
     it (`read_preferring_replica`). A replica may miss what was just written: a caller that
     finds nothing there asks the primary before concluding.
+
+    `snapshot=True`: a read-only unit whose reads all see one consistent state of the
+    storage, however many statements they take (REPEATABLE READ on PostgreSQL): an export.
     """
 
     def __call__(
-        self, *, read_only: bool = False, insert_only: bool = False, replica: bool = False
+        self,
+        *,
+        read_only: bool = False,
+        insert_only: bool = False,
+        replica: bool = False,
+        snapshot: bool = False,
     ) -> UnitOfWork: ...
 
 
@@ -89,12 +97,16 @@ class InsertOnlyUsers:
         return await self._users.page(query)
 
     async def insert_new(
-        self, users: Sequence[NewUser], now: datetime, event: EventContext | None = None
+        self,
+        users: Sequence[NewUser],
+        now: datetime,
+        event: EventContext | None = None,
+        kept: Sequence[Kept] | None = None,
     ) -> list[User | None]:
         if self._inserted:
             raise InsertOnlyViolation("an insert-only unit of work inserts once")
         self._inserted = True
-        return await self._users.insert_new(users, now, event)
+        return await self._users.insert_new(users, now, event, kept)
 
     async def update(
         self,

@@ -52,6 +52,8 @@ class ImportRequest:
     name_column: str = "name"
     on_conflict: OnConflict = "skip"
     dry_run: bool = False
+    keep_ids: bool = False
+    keep_timestamps: bool = False
     rejects: str | None = None
     chunk_size: int = 1000
     quiet: bool = False
@@ -68,7 +70,12 @@ def run_import(settings: Settings, request: ImportRequest) -> int:
     rejects = None
     try:
         if request.rejects:
-            columns = (request.email_column, request.name_column)
+            columns = (
+                *(("id",) if request.keep_ids else ()),
+                request.email_column,
+                request.name_column,
+                *(("created_at", "updated_at") if request.keep_timestamps else ()),
+            )
             rejects = RejectsFile(Path(request.rejects), fmt, columns)
         return asyncio.run(_import(settings, request, fmt, source, rejects))
     except InputError as exc:
@@ -103,6 +110,8 @@ async def _import(
     options = ImportOptions(
         on_conflict=request.on_conflict,
         dry_run=request.dry_run,
+        keep_ids=request.keep_ids,
+        keep_timestamps=request.keep_timestamps,
         chunk_size=request.chunk_size,
         on_reject=rejects or (lambda _r: None),
         on_chunk=progress.update,

@@ -6,17 +6,24 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
-
-from users_service.application.users.importing import ImportCounts
+from typing import Any, Protocol
 
 
-def _line(counts: ImportCounts, elapsed: float) -> str:
+class Counts(Protocol):
+    """What a run has done so far: rows it went through, rows it refused, in words."""
+
+    @property
+    def read(self) -> int: ...
+
+    @property
+    def rejected(self) -> int: ...
+
+    def describe(self) -> str: ...
+
+
+def _line(counts: Counts, elapsed: float) -> str:
     rate = counts.read / elapsed if elapsed > 0 else 0.0
-    return (
-        f"read {counts.read:,}, imported {counts.imported:,}, skipped {counts.skipped:,}, "
-        f"rejected {counts.rejected:,} ({rate:,.0f} rows/s, {elapsed:.1f} s)"
-    )
+    return f"{counts.describe()} ({rate:,.0f} rows/s, {elapsed:.1f} s)"
 
 
 class Progress:
@@ -59,7 +66,7 @@ class Progress:
             self._bar.start()
             self._task = self._bar.add_task("import", total=total, rows=0, rate=0.0, rejected=0)
 
-    def update(self, counts: ImportCounts) -> None:
+    def update(self, counts: Counts) -> None:
         now = time.monotonic()
         elapsed = now - self._started
         if self._bar is not None:
@@ -74,7 +81,7 @@ class Progress:
             self._last_line = now
             print(_line(counts, elapsed), file=sys.stderr, flush=True)
 
-    def finish(self, counts: ImportCounts, outcome: str) -> None:
+    def finish(self, counts: Counts, outcome: str) -> None:
         if self._bar is not None:
             self.update(counts)
             self._bar.stop()

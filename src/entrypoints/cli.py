@@ -239,9 +239,28 @@ def main(argv: list[str] | None = None) -> None:
         "--dry-run", action="store_true", help="validate everything, write nothing"
     )
     import_parser.add_argument("--rejects", default=None, help="where rejected rows go")
+    import_parser.add_argument(
+        "--keep-ids", action="store_true", help="restore each row's id (from an export)"
+    )
+    import_parser.add_argument(
+        "--keep-timestamps", action="store_true", help="keep each row's created_at, updated_at"
+    )
     import_parser.add_argument("--chunk-size", type=int, default=1000)
     import_parser.add_argument("--quiet", action="store_true", help="no progress, no summary")
     import_parser.add_argument(
+        "--progress-interval", type=float, default=5.0, help="seconds between progress lines"
+    )
+    export_parser = commands.add_parser(
+        "export", help="export users as JSON Lines or CSV, from one consistent snapshot"
+    )
+    export_parser.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    export_parser.add_argument("--output", default=None, help="a file (default: stdout)")
+    export_parser.add_argument("--email", default=None, help="only the user with this email")
+    export_parser.add_argument(
+        "--id", type=int, action="append", dest="ids", help="only these ids (repeatable)"
+    )
+    export_parser.add_argument("--quiet", action="store_true", help="no progress, no summary")
+    export_parser.add_argument(
         "--progress-interval", type=float, default=5.0, help="seconds between progress lines"
     )
     relay_parser = commands.add_parser(
@@ -274,12 +293,26 @@ def main(argv: list[str] | None = None) -> None:
             name_column=args.name_column,
             on_conflict=args.on_conflict,
             dry_run=args.dry_run,
+            keep_ids=args.keep_ids,
+            keep_timestamps=args.keep_timestamps,
             rejects=args.rejects,
             chunk_size=args.chunk_size,
             quiet=args.quiet,
             progress_interval=args.progress_interval,
         )
         raise SystemExit(run_import(settings, request))
+    elif args.command == "export":
+        from users_service.entrypoints.bulk_export import ExportRequest, run_export
+
+        export = ExportRequest(
+            format=args.format,
+            output=args.output,
+            email=args.email,
+            ids=tuple(args.ids) if args.ids else None,
+            quiet=args.quiet,
+            progress_interval=args.progress_interval,
+        )
+        raise SystemExit(run_export(settings, export))
     elif args.command == "relay":
         relay(settings, args.host or settings.host)
     elif args.command == "token":

@@ -28,6 +28,7 @@ from users_service.application.idempotency import Idempotency
 from users_service.application.metrics import NO_METRICS, UsageMetrics
 from users_service.application.relay import OutboxRelay, RelaySettings
 from users_service.application.users.delete import DeleteUser
+from users_service.application.users.exporting import ExportUsers
 from users_service.application.users.get import GetUser
 from users_service.application.users.importing import ImportUsers
 from users_service.application.users.listing import ListUsers
@@ -278,6 +279,8 @@ class Container(containers.DeclarativeContainer):
         metrics=usage_metrics,
         events=events,
     )
+
+    export_users = providers.Singleton(ExportUsers, uow=unit_of_work, emails=emails)
 
     idempotency = providers.Singleton(Idempotency, uow=unit_of_work, clock=clock)
 

@@ -271,3 +271,60 @@ def test_progress_lines_without_a_terminal(tmp_path: Path) -> None:
     assert time.monotonic() - started < 120
     quiet = _run(url, tmp_path, "big.csv", "--quiet")
     assert (quiet.returncode, quiet.stderr) == (0, "")
+
+
+def _export(database_url: str, folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = clean_environment(folder, DATABASE_URL=database_url, LOG_LEVEL="WARNING")
+    return subprocess.run(
+        [sys.executable, "-m", "users_service.entrypoints.cli", "export", *args],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+async def test_an_export_imported_into_an_empty_database_gives_the_same_users(
+    database_url: str, tmp_path: Path, fmt: str
+) -> None:
+    await _fresh(database_url)
+    _csv_file(tmp_path / "users.csv", VALID)
+    assert _run(database_url, tmp_path, "users.csv", "--quiet").returncode == 0
+    exported = _export(database_url, tmp_path, "--format", fmt, "--output", f"all.{fmt}")
+    assert exported.returncode == 0, exported.stderr
+    assert "done: exported 25" in exported.stderr
+    before = await _users(database_url)
+
+    await _fresh(database_url)
+    restored = _run(database_url, tmp_path, f"all.{fmt}", "--keep-ids", "--keep-timestamps")
+    assert restored.returncode == 0, restored.stderr
+    assert await _users(database_url) == before
+    # The id sequence moved past the restored ids: a new user gets a new id.
+    _csv_file(tmp_path / "one.csv", [("new@example.com", "New")])
+    assert _run(database_url, tmp_path, "one.csv", "--quiet").returncode == 0
+    users = await _users(database_url)
+    assert users[-1][0] > before[-1][0]
+
+    again = _export(database_url, tmp_path, "--email", "USER3@example.com", "--quiet")
+    assert [json.loads(line)["email"] for line in again.stdout.splitlines()] == [
+        "user3@example.com"
+    ]
+    ids = _export(database_url, tmp_path, "--id", str(before[0][0]), "--id", str(before[2][0]))
+    assert [json.loads(line)["id"] for line in ids.stdout.splitlines()] == [
+        before[0][0],
+        before[2][0],
+    ]
+
+
+async def _users(database_url: str) -> list[tuple[object, ...]]:
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                text("SELECT id, email, name, created_at, updated_at FROM users ORDER BY id")
+            )
+            return [tuple(row) for row in rows]
+    finally:
+        await engine.dispose()

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from users_service.adapters.memory.store import InMemoryStore, Tables
 from users_service.application.events import ChangeKind, EventContext, UserEvent
-from users_service.application.repository import PageQuery
+from users_service.application.repository import Kept, PageQuery
 from users_service.domain.errors import EmailAlreadyRegistered, EmailConflict
 from users_service.domain.user import NewUser, User, UserChanges
 
@@ -64,19 +64,27 @@ class InMemoryUserRepository:
         self._tables.outbox[position] = (entry, None)
 
     async def insert_new(
-        self, users: Sequence[NewUser], now: datetime, event: EventContext | None = None
+        self,
+        users: Sequence[NewUser],
+        now: datetime,
+        event: EventContext | None = None,
+        kept: Sequence[Kept] | None = None,
     ) -> list[User | None]:
         stored: list[User | None] = []
-        for new in users:
-            if new.email.key in self._tables.id_by_email_key:
+        for index, new in enumerate(users):
+            keep = kept[index] if kept is not None else Kept()
+            taken = keep.id is not None and keep.id in self._tables.users
+            if taken or new.email.key in self._tables.id_by_email_key:
                 stored.append(None)
                 continue
+            if keep.id is not None:
+                self._store.advance_ids(keep.id)
             user = User(
-                id=self._store.next_id(),
+                id=keep.id if keep.id is not None else self._store.next_id(),
                 email=new.email,
                 name=new.name,
-                created_at=now,
-                updated_at=now,
+                created_at=keep.created_at or now,
+                updated_at=keep.updated_at or keep.created_at or now,
             )
             self._tables.users[user.id] = user
             self._tables.id_by_email_key[new.email.key] = user.id

@@ -38,11 +38,16 @@ class InMemoryStore:
     def __init__(self) -> None:
         self.committed = Tables()
         self.write_lock = asyncio.Lock()
-        self._ids = itertools.count(1)
+        self._last_id = 0
         self._positions = itertools.count(1)
 
     def next_id(self) -> int:
-        return next(self._ids)
+        self._last_id += 1
+        return self._last_id
+
+    def advance_ids(self, past: int) -> None:
+        """Ids kept by an import: the sequence moves past them, never back."""
+        self._last_id = max(self._last_id, past)
 
     def next_position(self) -> int:
         return next(self._positions)

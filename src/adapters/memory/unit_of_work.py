@@ -94,7 +94,15 @@ class InMemoryUnitOfWorkFactory:
         self.store = store or InMemoryStore()
 
     def __call__(
-        self, *, read_only: bool = False, insert_only: bool = False, replica: bool = False
+        self,
+        *,
+        read_only: bool = False,
+        insert_only: bool = False,
+        replica: bool = False,
+        snapshot: bool = False,
     ) -> InMemoryUnitOfWork:
-        # One store and no replicas: `replica` changes nothing.
-        return InMemoryUnitOfWork(self.store, read_only=read_only, insert_only=insert_only)
+        # One store and no replicas: `replica` changes nothing. A read-only unit reads the
+        # committed tables as they were when it began: a snapshot already.
+        return InMemoryUnitOfWork(
+            self.store, read_only=read_only or snapshot, insert_only=insert_only
+        )

@@ -299,8 +299,11 @@ class DriverSession:
         self._in_transaction = False
         self.executor: Executor = DriverExecutor(self._driver, engine, fast.cache, fast.unnamed)
 
-    async def begin(self) -> None:
-        await self._driver.execute(self._begin)  # one round trip, SET LOCALs included
+    async def begin(self, *, snapshot: bool = False) -> None:
+        sql = self._begin
+        if snapshot:  # one snapshot for every statement of the transaction, reads only
+            sql = sql.replace("BEGIN", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 1)
+        await self._driver.execute(sql)  # one round trip, SET LOCALs included
         self._in_transaction = True
 
     async def commit(self) -> None:
@@ -341,11 +344,13 @@ class DriverSession:
         )
 
 
-async def open_session(engine: AsyncEngine, fast: FastPath, *, transaction: bool) -> DriverSession:
+async def open_session(
+    engine: AsyncEngine, fast: FastPath, *, transaction: bool, snapshot: bool = False
+) -> DriverSession:
     session = DriverSession(await checkout(engine), engine, fast)
-    if transaction:
+    if transaction or snapshot:
         try:
-            await session.begin()
+            await session.begin(snapshot=snapshot)
         except BaseException:
             await session.close(failed=True)
             raise

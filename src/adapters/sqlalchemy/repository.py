@@ -10,7 +10,7 @@ from users_service.adapters.sqlalchemy import statements
 from users_service.adapters.sqlalchemy.errors import is_unique_violation
 from users_service.adapters.sqlalchemy.executors import Executor, Row
 from users_service.application.events import ChangeKind, EventContext
-from users_service.application.repository import PageQuery
+from users_service.application.repository import Kept, PageQuery
 from users_service.domain.errors import EmailAlreadyRegistered, EmailConflict
 from users_service.domain.user import NewUser, User, UserChanges
 from users_service.domain.values import Email, Name
@@ -57,30 +57,45 @@ class SqlAlchemyUserRepository:
         return [_to_user(row) for row in await self._run.rows(statement, params)]
 
     async def insert_new(
-        self, new_users: Sequence[NewUser], now: datetime, event: EventContext | None = None
+        self,
+        new_users: Sequence[NewUser],
+        now: datetime,
+        event: EventContext | None = None,
+        kept: Sequence[Kept] | None = None,
     ) -> list[User | None]:
         statement: Any = statements.insert_users(self._dialect)
         postgresql = self._dialect == statements.POSTGRESQL
+        keeps_ids = kept is not None and any(k.id is not None for k in kept)
         if postgresql:
             params: Any = {
                 "emails": [new.email.value for new in new_users],
                 "names": [new.name.value for new in new_users],
                 "now": now,
             }
-            if event is not None:
+            if kept is not None:
+                statement = statements.insert_kept_users(ids=keeps_ids, events=event is not None)
+                params["created"] = [k.created_at or now for k in kept]
+                params["updated"] = [k.updated_at or k.created_at or now for k in kept]
+                if keeps_ids:
+                    params["ids"] = [k.id for k in kept]
+            elif event is not None:
                 statement = statements.insert_users_with_events()
+            if event is not None:
                 params["traceparent"] = event.traceparent
         else:
-            params = [
-                {
+            params = []
+            for index, new in enumerate(new_users):
+                keep = kept[index] if kept is not None else Kept()
+                values: dict[str, object] = {
                     "email": new.email.value,
                     "name": new.name.value,
-                    "created_at": now,
-                    "updated_at": now,
+                    "created_at": keep.created_at or now,
+                    "updated_at": keep.updated_at or keep.created_at or now,
                     "version": 1,
                 }
-                for new in new_users
-            ]
+                if keeps_ids:  # SQLite's AUTOINCREMENT moves past them by itself
+                    values["id"] = keep.id
+                params.append(values)
         rows = await self._run.rows(statement, params)
         # Conflicting rows were skipped, not raised. Returned rows are matched back by
         # their exact email text (unique among inserted rows); of several items with one
@@ -91,9 +106,11 @@ class SqlAlchemyUserRepository:
         stored: list[User | None] = [None] * len(new_users)
         for row in rows:
             stored[positions[row[1]].pop(0)] = _to_user(row)
+        if keeps_ids and postgresql:
+            await self._run.rows(statements.ADVANCE_IDS, {})
         if event is not None and not postgresql:
             await self._record(
-                [_event_row(ChangeKind.CREATED, user, event) for user in stored if user]
+                [_event_row(ChangeKind.CREATED, user, event, at=now) for user in stored if user]
             )
         return stored
 
@@ -186,7 +203,11 @@ class SqlAlchemyUserRepository:
 
 
 def _event_row(
-    kind: ChangeKind, user: User | None, event: EventContext, changed: tuple[str, ...] = ()
+    kind: ChangeKind,
+    user: User | None,
+    event: EventContext,
+    changed: tuple[str, ...] = (),
+    at: datetime | None = None,
 ) -> dict[str, Any]:
     """An outbox row where the database cannot write it in the change's statement."""
     row: dict[str, Any] = {
@@ -203,6 +224,6 @@ def _event_row(
             "name": user.name.value,
             "created_at": user.created_at,
             "updated_at": user.updated_at,
-            "occurred_at": user.updated_at,
+            "occurred_at": at or user.updated_at,
         }
     return row

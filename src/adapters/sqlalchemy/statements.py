@@ -10,9 +10,13 @@ a multi-row VALUES ("insertmanyvalues") elsewhere.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
+from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
+    DateTime,
     Delete,
     Insert,
     Integer,
@@ -34,7 +38,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.sql.dml import ReturningDelete
+from sqlalchemy.sql import Executable
+from sqlalchemy.sql.dml import ReturningDelete, ReturningInsert
 from sqlalchemy.sql.elements import ColumnElement
 
 from users_service.adapters.sqlalchemy.tables import UTCDateTime, idempotency_keys, outbox, users
@@ -229,10 +234,12 @@ def _new_event_id() -> ColumnElement[str]:
     return cast(func.gen_random_uuid(), String)
 
 
-@cache
-def insert_users_with_events() -> Select[tuple[int, str, str, object, object, int]]:
-    """PostgreSQL: `insert_users`, and a `created` event for each stored user."""
-    inserted = insert_users(POSTGRESQL).cte("inserted")
+def _with_created_events(
+    insert_statement: Insert | ReturningInsert[Any],
+    occurred_at: Callable[[Any], ColumnElement[Any]],
+) -> Select[tuple[int, str, str, object, object, int]]:
+    """PostgreSQL: `insert_statement`, and a `created` event for each stored user."""
+    inserted = insert_statement.cte("inserted")
     events = (
         insert(outbox)
         .from_select(
@@ -248,12 +255,59 @@ def insert_users_with_events() -> Select[tuple[int, str, str, object, object, in
                 inserted.c.updated_at,
                 null(),
                 _traceparent(),
-                inserted.c.created_at,
+                occurred_at(inserted.c),
             ),
         )
         .cte("events")
     )
-    return select(*inserted.c).add_cte(events).execution_options(operation_name="INSERT users")
+    statement = select(*inserted.c).add_cte(events)
+    return statement.execution_options(operation_name="INSERT users")
+
+
+@cache
+def insert_users_with_events() -> Select[tuple[int, str, str, object, object, int]]:
+    """PostgreSQL: `insert_users`, and a `created` event for each stored user."""
+    return _with_created_events(insert_users(POSTGRESQL), lambda c: c.created_at)
+
+
+@cache
+def insert_kept_users(*, ids: bool, events: bool) -> Executable:
+    """PostgreSQL, an import keeping timestamps (arrays `created`, `updated`) and, with
+    `ids`, ids (array `ids`): as `insert_users`, skipping any row whose email or id is
+    taken. With `events`, their `created` events too, at the import's time (`now`)."""
+    timestamps = postgresql.ARRAY(DateTime(timezone=True))
+    columns = ["email", "name", "created_at", "updated_at", "version"]
+    values: list[Any] = [
+        func.unnest(bindparam("emails", type_=postgresql.ARRAY(users.c.email.type))),
+        func.unnest(bindparam("names", type_=postgresql.ARRAY(users.c.name.type))),
+        func.unnest(bindparam("created", type_=timestamps)),
+        func.unnest(bindparam("updated", type_=timestamps)),
+        literal_column("1"),
+    ]
+    if ids:
+        columns.insert(0, "id")
+        values.insert(0, func.unnest(bindparam("ids", type_=postgresql.ARRAY(BigInteger()))))
+    base = postgresql.insert(users).from_select(columns, select(*values))
+    statement = base.on_conflict_do_nothing().returning(*USER_COLUMNS)
+    if not events:
+        return statement
+    now = bindparam("now", type_=UTCDateTime())
+    return _with_created_events(statement, lambda _c: now)
+
+
+_ID_SEQUENCE = func.pg_get_serial_sequence("users", "id")
+# PostgreSQL: the id sequence moved past kept ids, never back (another writer may have
+# drawn from it meanwhile).
+ADVANCE_IDS = select(
+    func.setval(
+        _ID_SEQUENCE,
+        func.greatest(
+            select(func.max(users.c.id)).scalar_subquery(),
+            func.coalesce(func.pg_sequence_last_value(cast(_ID_SEQUENCE, postgresql.REGCLASS)), 0),
+            1,
+        ),
+    )
+)
 
 
 @cache

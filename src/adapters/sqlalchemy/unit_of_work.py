@@ -63,15 +63,22 @@ class _ConnectionSession:
 
 
 async def _open(
-    engine: AsyncEngine, fast: FastPath | None, read_only: bool, insert_only: bool
+    engine: AsyncEngine,
+    fast: FastPath | None,
+    read_only: bool,
+    insert_only: bool,
+    snapshot: bool = False,
 ) -> _Session:
     if fast is not None:
         return await fast_path.open_session(
-            engine, fast, transaction=not (read_only or insert_only)
+            engine, fast, transaction=not (read_only or insert_only), snapshot=snapshot
         )
     connection = await engine.connect()
     if read_only:
+        # SQLite: a plain BEGIN; in WAL mode its reads already share one snapshot.
         await connection.execution_options(**{SQLITE_READ_ONLY: True})
+    if snapshot and connection.dialect.name == "postgresql":
+        await connection.execution_options(isolation_level="REPEATABLE READ")
     return _ConnectionSession(connection)
 
 
@@ -91,10 +98,11 @@ async def _open_counted(
     fast: FastPath | None,
     read_only: bool,
     insert_only: bool,
+    snapshot: bool = False,
 ) -> _Session:
     waiting.count += 1
     try:
-        return await _open(engine, fast, read_only, insert_only)
+        return await _open(engine, fast, read_only, insert_only, snapshot)
     finally:
         waiting.count -= 1
 
@@ -110,10 +118,12 @@ class SqlAlchemyUnitOfWork:
         fast: FastPath | None = None,
         read_only: bool = False,
         insert_only: bool = False,
+        snapshot: bool = False,
         replica: Replica | None = None,
         instrumentation: Instrumentation | None = None,
         waiting: tuple[Waiting, Waiting] | None = None,
     ) -> None:
+        self._snapshot = snapshot
         self._instrumentation = instrumentation
         self._waiting = waiting or (Waiting(), Waiting())  # (primary, replica)
         self._engine = engine
@@ -171,7 +181,12 @@ class SqlAlchemyUnitOfWork:
                 return self
         try:
             self._session = await _open_counted(
-                primary_waiting, self._engine, self._fast, self._read_only, self._insert_only
+                primary_waiting,
+                self._engine,
+                self._fast,
+                self._read_only,
+                self._insert_only,
+                self._snapshot,
             )
         except Exception as exc:
             if is_transient(exc):
@@ -236,13 +251,19 @@ class SqlAlchemyUnitOfWorkFactory:
         return self._fast is not None
 
     def __call__(
-        self, *, read_only: bool = False, insert_only: bool = False, replica: bool = False
+        self,
+        *,
+        read_only: bool = False,
+        insert_only: bool = False,
+        replica: bool = False,
+        snapshot: bool = False,
     ) -> SqlAlchemyUnitOfWork:
         return SqlAlchemyUnitOfWork(
             self.engine,
             fast=self._fast,
-            read_only=read_only,
+            read_only=read_only or snapshot,
             insert_only=insert_only,
+            snapshot=snapshot,
             replica=self.replica if replica and read_only else None,
             instrumentation=self.instrumentation,
             waiting=self.waiting,

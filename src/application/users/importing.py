@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Literal
 
 from users_service.application.access import WRITE, Principal, require
@@ -29,6 +30,7 @@ from users_service.application.clock import Clock
 from users_service.application.emails import EmailSyntax
 from users_service.application.events import NO_EVENTS, EventPolicy
 from users_service.application.metrics import NO_METRICS, UsageMetrics
+from users_service.application.repository import Kept
 from users_service.application.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from users_service.domain.errors import InvalidValue, InvalidValues, refuse_all
 from users_service.domain.user import NewUser, User
@@ -58,6 +60,12 @@ class ImportCounts:
     skipped: int = 0
     rejected: int = 0
 
+    def describe(self) -> str:
+        return (
+            f"read {self.read:,}, imported {self.imported:,}, skipped {self.skipped:,}, "
+            f"rejected {self.rejected:,}"
+        )
+
 
 class ImportStopped(Exception):
     """`on_conflict="fail"` met a conflict: its chunk was rolled back."""
@@ -72,6 +80,8 @@ class ImportStopped(Exception):
 class ImportOptions:
     on_conflict: OnConflict = "skip"
     dry_run: bool = False
+    keep_ids: bool = False  # each row's `id`, and the id sequence moved past them
+    keep_timestamps: bool = False  # each row's `created_at` (and `updated_at`)
     chunk_size: int = DEFAULT_CHUNK
     on_reject: Callable[[Rejection], None] = lambda _rejection: None
     on_chunk: Callable[[ImportCounts], None] = lambda _counts: None
@@ -137,29 +147,31 @@ class ImportUsers:
         counts: ImportCounts,
     ) -> None:
         counts.read += len(rows)
-        valid: list[tuple[ImportRow, NewUser]] = []
+        valid: list[tuple[ImportRow, NewUser, Kept | None]] = []
         for row in rows:
             if row.unreadable is not None:
                 self._reject(row, (row.unreadable,), options, counts)
                 continue
             try:
-                valid.append((row, self._parse(row)))
+                valid.append((row, *self._parse(row, options)))
             except InvalidValues as exc:
                 self._reject(row, tuple(exc.problems), options, counts)
             except InvalidValue as exc:
                 self._reject(row, (exc,), options, counts)
         # Repeats within the chunk: the first is written, the others are conflicts.
-        first: dict[str, int] = {}
-        unique: list[tuple[ImportRow, NewUser]] = []
-        repeats: list[tuple[ImportRow, NewUser]] = []
-        for row, user in valid:
-            if user.email.key in first:
-                repeats.append((row, user))
+        first: set[object] = set()
+        unique: list[tuple[ImportRow, NewUser, Kept | None]] = []
+        repeats: list[tuple[ImportRow, NewUser, Kept | None]] = []
+        for entry in valid:
+            _, user, kept = entry
+            keys = {user.email.key, ("id", kept.id)} if kept and kept.id else {user.email.key}
+            if keys & first:
+                repeats.append(entry)
             else:
-                first[user.email.key] = row.line
-                unique.append((row, user))
+                first |= keys
+                unique.append(entry)
         if repeats and options.on_conflict == "fail":
-            row, user = repeats[0]
+            row, user, _ = repeats[0]
             raise ImportStopped(row, user.email.value)
         if unit is not None:  # a dry run: its one unit of work, never committed
             stored = await self._write(unit, unique)
@@ -178,15 +190,25 @@ class ImportUsers:
         options.on_chunk(counts)
 
     async def _write(
-        self, unit: UnitOfWork, rows: list[tuple[ImportRow, NewUser]]
+        self, unit: UnitOfWork, rows: list[tuple[ImportRow, NewUser, Kept | None]]
     ) -> list[User | None]:
         if not rows:
             return []
-        users = [user for _, user in rows]
-        return await unit.users.insert_new(users, self._clock.now(), self._events.context())
+        users = [user for _, user, _ in rows]
+        kept = [k or Kept() for _, _, k in rows] if rows[0][2] is not None else None
+        context = self._events.context()
+        return await unit.users.insert_new(users, self._clock.now(), context, kept)
 
-    def _parse(self, row: ImportRow) -> NewUser:
+    def _parse(self, row: ImportRow, options: ImportOptions) -> tuple[NewUser, Kept | None]:
         problems: list[InvalidValue] = []
+        kept = None
+        if options.keep_ids or options.keep_timestamps:
+            try:
+                kept = _kept(row.fields, options)
+            except InvalidValues as exc:
+                problems += exc.problems
+            except InvalidValue as exc:
+                problems.append(exc)
         email = name = None
         raw_email, raw_name = row.fields.get("email"), row.fields.get("name")
         try:
@@ -208,7 +230,7 @@ class ImportUsers:
         refuse_all(problems)
         assert email is not None
         assert name is not None
-        return NewUser(email=email, name=name)
+        return NewUser(email=email, name=name), kept
 
     @staticmethod
     def _reject(
@@ -226,10 +248,69 @@ def _missing_or_not_text(value: object) -> str:
 
 
 def _stop_at_conflict(
-    rows: list[tuple[ImportRow, NewUser]], stored: list[User | None], options: ImportOptions
+    rows: list[tuple[ImportRow, NewUser, Kept | None]],
+    stored: list[User | None],
+    options: ImportOptions,
 ) -> None:
     if options.on_conflict != "fail":
         return
-    for (row, user), kept in zip(rows, stored, strict=True):
+    for (row, user, _), kept in zip(rows, stored, strict=True):
         if kept is None:
             raise ImportStopped(row, user.email.value)
+
+
+def _kept(fields: Mapping[str, object], options: ImportOptions) -> Kept:
+    """The id and timestamps a row keeps, as an export wrote them."""
+    problems: list[InvalidValue] = []
+    user_id = created = updated = None
+    if options.keep_ids:
+        try:
+            user_id = _positive_int(fields.get("id"))
+        except InvalidValue as exc:
+            problems.append(exc)
+    if options.keep_timestamps:
+        for name in ("created_at", "updated_at"):
+            raw = fields.get(name)
+            if raw in (None, "") and name == "updated_at":
+                continue  # then it is created_at
+            try:
+                value = _timestamp(name, raw)
+            except InvalidValue as exc:
+                problems.append(exc)
+                continue
+            if name == "created_at":
+                created = value
+            else:
+                updated = value
+    refuse_all(problems)
+    if created is not None and updated is not None and updated < created:
+        raise InvalidValue("updated_at", "must not be before created_at")
+    return Kept(user_id, created, updated)
+
+
+def _positive_int(raw: object) -> int:
+    if raw is None or raw == "":
+        raise InvalidValue("id", "Field required")
+    if isinstance(raw, bool) or not isinstance(raw, (int, str)):
+        raise InvalidValue("id", "Input should be a valid integer")
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidValue("id", "Input should be a valid integer") from None
+    if not 1 <= value <= 2**63 - 1:
+        raise InvalidValue("id", "must be between 1 and 9223372036854775807")
+    return value
+
+
+def _timestamp(name: str, raw: object) -> datetime:
+    if raw is None or raw == "":
+        raise InvalidValue(name, "Field required")
+    if not isinstance(raw, str):
+        raise InvalidValue(name, "Input should be a valid datetime")
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise InvalidValue(name, "Input should be a valid datetime (RFC 3339)") from None
+    if value.tzinfo is None:
+        raise InvalidValue(name, "must name its time zone (as exports do: ...Z)")
+    return value.astimezone(UTC)
