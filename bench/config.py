@@ -60,6 +60,9 @@ class Config:
     # "on": POST /users is also measured with and without change events, the relay in
     # process publishing to the machine's NATS (bench/events.py); "off": not.
     events: str = field(default_factory=lambda: os.environ.get("BENCH_EVENTS", "on"))
+    # "on": `users-service import` of BENCH_IMPORT_ROWS rows, events off and on, beside
+    # raw COPY (bench/bulk.py), at the end of the run; "off": not.
+    bulk: str = field(default_factory=lambda: os.environ.get("BENCH_IMPORT", "on"))
     run_token: str = field(default_factory=lambda: secrets.token_hex(4))
     jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
 
@@ -74,6 +77,8 @@ class Config:
             raise ValueError("BENCH_AUTH must be jwt or off")
         if self.pgbouncer not in ("on", "off"):
             raise ValueError("BENCH_PGBOUNCER must be on or off")
+        if self.bulk not in ("on", "off"):
+            raise ValueError("BENCH_IMPORT must be on or off")
         if self.events not in ("on", "off"):
             raise ValueError("BENCH_EVENTS must be on or off")
         if self.instructions not in ("on", "off"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from statistics import median
 
+from bulk import TARGET, BulkFigures
 from config import Config
 from events import EVENTS, EVENTS_BAR, NO_EVENTS, Latency
 from instructions import Count
@@ -368,6 +369,40 @@ every event of the `events` runs (medians of the runs' p50 and p99).
 """
 
 
+def bulk_table(f: BulkFigures) -> str:
+    verdict = _verdict(f.events_off_rate >= TARGET)
+    return "\n".join(
+        [
+            f"| {f.rows:,} rows into an empty `users` table | rows/s | peak RSS (MB) |",
+            "|---|--:|--:|",
+            f"| `users-service import`, `EVENTS_ENABLED=false` | {f.events_off_rate:,.0f} "
+            f"| {f.events_off_rss_mb:.0f} |",
+            f"| `users-service import`, events on | {f.events_on_rate:,.0f} "
+            f"| {f.events_on_rss_mb:.0f} |",
+            f"| raw `COPY` of the same rows (the physical limit) | {f.copy_rate:,.0f} | |",
+            "",
+            f"Import with events off: {f.events_off_rate:,.0f} rows/s "
+            f"(target ≥ {TARGET:,}: {verdict}); memory bar 200 MB: "
+            f"{_verdict(max(f.events_off_rss_mb, f.events_on_rss_mb) < 200)}.",
+        ]
+    )
+
+
+def _bulk_section(f: BulkFigures | None) -> str:
+    if f is None:
+        return ""
+    return f"""
+## Bulk import
+
+`bench/bulk.py`: a generated CSV of {f.rows:,} valid users with distinct emails,
+imported by `users-service import FILE --quiet` (a process of its own, full validation,
+chunks of 1,000) into an emptied `users` table, with events off and on; then the same rows
+by raw `COPY` (asyncpg's `copy_records_to_table`, no validation) into the emptied table.
+
+{bulk_table(f)}
+"""
+
+
 def _verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
@@ -463,6 +498,7 @@ def markdown(
     cost: list[CostRow],
     counted: list[InstructionRow],
     events_row: EventsRow | None,
+    bulk_figures: BulkFigures | None,
     samples: list[Sample],
     peak_rss_mb: float,
     failures: int,
@@ -474,7 +510,9 @@ def markdown(
         else f"**RUN FAILED: {failures} non-2xx responses or socket errors.**"
     )
     status += "".join(f"\n\n**Note:** {note}" for note in notes)
-    extra_sections = _cost_section(cost, counted) + _events_section(events_row)
+    extra_sections = (
+        _cost_section(cost, counted) + _events_section(events_row) + _bulk_section(bulk_figures)
+    )
     return f"""# Benchmarks
 
 The users service against a ceiling: the same endpoints, SQL and JSON on a bare

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import auth
+import bulk
 import database
 import events
 import instructions
@@ -245,6 +246,9 @@ async def benchmark(config: Config) -> int:
         ceiling_hwm_mb = servers.memory_kib(ceiling.pid)["VmHWM"] / 1024
     await sink.stop()
     log(f"OTLP sink received {sink.exports} exports")
+    bulk_figures = None
+    if config.bulk == "on":  # last: it empties the users table
+        bulk_figures = await bulk.measure(config, log)
 
     log(
         f"users table now holds {await database.row_count(config):,} rows; "
@@ -277,6 +281,7 @@ async def benchmark(config: Config) -> int:
         cost,
         counted,
         events_row,
+        bulk_figures,
         samples,
         peak_rss_mb,
         failures,
@@ -300,6 +305,9 @@ async def benchmark(config: Config) -> int:
         print()
     if events_row is not None:
         print(report.events_table(events_row))
+        print()
+    if bulk_figures is not None:
+        print(report.bulk_table(bulk_figures))
         print()
     log(f"wrote {config.output}")
     if failures:
