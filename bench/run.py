@@ -79,10 +79,16 @@ def log(message: str) -> None:
 
 
 async def measure(
-    config: Config, fixture: Fixture, endpoint: str, round_: int, server: Server
+    config: Config,
+    fixture: Fixture,
+    endpoint: str,
+    round_: int,
+    server: Server,
+    run: int = 0,
 ) -> Sample:
+    """`run` tells apart two runs of one server in a round (their emails must differ)."""
     await database.checkpoint(config)
-    tag = f"{server.name[0]}{round_}"
+    tag = f"{server.name[0]}{round_}r{run}"
     sampler = RssSampler(server.pid)
     sampler.start()
     connections = database.ConnectionSampler(config)
@@ -158,12 +164,12 @@ async def measure_events(
     """POST /users with and without events (bench/events.py), A B B A."""
     measured, latencies = [], []
     variants = events.variants()
-    for name, env in [*variants, *reversed(variants)]:
+    for run, (name, env) in enumerate([*variants, *reversed(variants)]):
         since = await events.settle_outbox(config)
         server = servers.start_service(config, name, **env)
         try:
             await servers.wait_ready(server, f"/users/{fixture.lowest_id}", fixture.headers)
-            measured.append(await measure(config, fixture, "create", round_, server))
+            measured.append(await measure(config, fixture, "create", round_, server, run))
             if name == events.EVENTS:
                 latency = await events.latency(config, since)
                 latencies.append(latency)

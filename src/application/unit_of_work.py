@@ -48,7 +48,8 @@ class UnitOfWorkFactory(Protocol):
     - the default: one transaction, as `UnitOfWork` says;
     - `read_only=True`: reads only; storage may skip the transaction (BEGIN and COMMIT:
       two round trips);
-    - `insert_only=True`: reads and exactly one `users.insert_new`, nothing else. That
+    - `insert_only=True`: reads and exactly one `users.insert_new` (or
+      `insert_imported`), nothing else. That
       insert is one statement, atomic by itself, so storage may run it outside any
       transaction, and every adapter gives it the same meaning: **it stands once it
       returns**, whether or not `commit()` follows, and leaving the block (even with an
@@ -107,6 +108,18 @@ class InsertOnlyUsers:
             raise InsertOnlyViolation("an insert-only unit of work inserts once")
         self._inserted = True
         return await self._users.insert_new(users, now, event, kept)
+
+    async def insert_imported(
+        self,
+        users: Sequence[NewUser],
+        now: datetime,
+        event: EventContext | None = None,
+        kept: Sequence[Kept] | None = None,
+    ) -> list[bool]:
+        if self._inserted:
+            raise InsertOnlyViolation("an insert-only unit of work inserts once")
+        self._inserted = True
+        return await self._users.insert_imported(users, now, event, kept)
 
     async def update(
         self,

@@ -58,6 +58,7 @@ class ImportRequest:
     chunk_size: int = 1000
     quiet: bool = False
     progress_interval: float = 5.0
+    sequential: bool = False  # no overlap of validation and writing (ImportUsers._chunks)
 
 
 def run_import(settings: Settings, request: ImportRequest) -> int:
@@ -116,6 +117,7 @@ async def _import(
         on_reject=rejects or (lambda _r: None),
         on_chunk=progress.update,
         stop_requested=interrupted.is_set,
+        overlap=not request.sequential,
     )
     counts = ImportCounts()
     rows = read_rows(source, fmt, request.email_column, request.name_column)

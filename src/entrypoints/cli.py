@@ -246,6 +246,11 @@ def main(argv: list[str] | None = None) -> None:
         "--keep-timestamps", action="store_true", help="keep each row's created_at, updated_at"
     )
     import_parser.add_argument("--chunk-size", type=int, default=1000)
+    import_parser.add_argument(
+        "--sequential",
+        action="store_true",
+        help="validate each chunk only after the previous one is written (no worker thread)",
+    )
     import_parser.add_argument("--quiet", action="store_true", help="no progress, no summary")
     import_parser.add_argument(
         "--progress-interval", type=float, default=5.0, help="seconds between progress lines"
@@ -299,6 +304,7 @@ def main(argv: list[str] | None = None) -> None:
             chunk_size=args.chunk_size,
             quiet=args.quiet,
             progress_interval=args.progress_interval,
+            sequential=args.sequential,
         )
         raise SystemExit(run_import(settings, request))
     elif args.command == "export":

@@ -30,7 +30,8 @@ async def _stored(uow: InMemoryUnitOfWorkFactory) -> list[str]:
         return [u.email.value for u in await unit.users.page(PageQuery(limit=100))]
 
 
-async def test_rows_are_validated_repeats_skipped_and_events_recorded() -> None:
+@pytest.mark.parametrize("overlap", [True, False])
+async def test_rows_are_validated_repeats_skipped_and_events_recorded(overlap: bool) -> None:
     uow = InMemoryUnitOfWorkFactory()
     importer = ImportUsers(uow, SteppingClock(), EMAILS, events=EventPolicy())
     rejected: list[Rejection] = []
@@ -42,7 +43,8 @@ async def test_rows_are_validated_repeats_skipped_and_events_recorded() -> None:
         (None, None),
         ("d@example.com", "D"),
     )
-    counts = await importer(TRUSTED, rows, ImportOptions(chunk_size=2, on_reject=rejected.append))
+    options = ImportOptions(chunk_size=2, on_reject=rejected.append, overlap=overlap)
+    counts = await importer(TRUSTED, rows, options)
     assert counts == ImportCounts(read=6, imported=2, skipped=1, rejected=3)
     assert await _stored(uow) == ["a@example.com", "d@example.com"]
     assert [(r.row.line, [p.loc for p in r.problems]) for r in rejected] == [

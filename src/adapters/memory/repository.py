@@ -93,6 +93,15 @@ class InMemoryUserRepository:
                 self._record(ChangeKind.CREATED, user.id, user.version, user, event, now)
         return stored
 
+    async def insert_imported(
+        self,
+        users: Sequence[NewUser],
+        now: datetime,
+        event: EventContext | None = None,
+        kept: Sequence[Kept] | None = None,
+    ) -> list[bool]:
+        return [user is not None for user in await self.insert_new(users, now, event, kept)]
+
     async def update(
         self,
         user_id: int,

@@ -63,6 +63,26 @@ class SqlAlchemyUserRepository:
         event: EventContext | None = None,
         kept: Sequence[Kept] | None = None,
     ) -> list[User | None]:
+        rows = await self._insert(new_users, now, event, kept)
+        return [_to_user(row) if row is not None else None for row in rows]
+
+    async def insert_imported(
+        self,
+        new_users: Sequence[NewUser],
+        now: datetime,
+        event: EventContext | None = None,
+        kept: Sequence[Kept] | None = None,
+    ) -> list[bool]:
+        return [row is not None for row in await self._insert(new_users, now, event, kept)]
+
+    async def _insert(
+        self,
+        new_users: Sequence[NewUser],
+        now: datetime,
+        event: EventContext | None,
+        kept: Sequence[Kept] | None,
+    ) -> list[Row | None]:
+        """The stored rows, matched to `new_users` (None: skipped as a conflict)."""
         statement: Any = statements.insert_users(self._dialect)
         postgresql = self._dialect == statements.POSTGRESQL
         keeps_ids = kept is not None and any(k.id is not None for k in kept)
@@ -103,14 +123,14 @@ class SqlAlchemyUserRepository:
         positions: defaultdict[str, list[int]] = defaultdict(list)
         for index, new in enumerate(new_users):
             positions[new.email.value].append(index)
-        stored: list[User | None] = [None] * len(new_users)
+        stored: list[Row | None] = [None] * len(new_users)
         for row in rows:
-            stored[positions[row[1]].pop(0)] = _to_user(row)
+            stored[positions[row[1]].pop(0)] = row
         if keeps_ids and postgresql:
             await self._run.rows(statements.ADVANCE_IDS, {})
         if event is not None and not postgresql:
             await self._record(
-                [_event_row(ChangeKind.CREATED, user, event, at=now) for user in stored if user]
+                [_event_row(ChangeKind.CREATED, _to_user(row), event, at=now) for row in rows]
             )
         return stored
 
