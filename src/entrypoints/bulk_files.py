@@ -92,7 +92,14 @@ def _csv_rows(text: IO[str], email_column: str, name_column: str) -> Iterator[Im
     if missing:
         raise InputError(f"the CSV header has no column {', '.join(map(repr, missing))}")
     email_at, name_at = header.index(email_column), header.index(name_column)
-    for values in reader:
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # this row only: the reader goes on with the next line
+            yield ImportRow(reader.line_num, {}, InvalidValue("row", f"Not valid CSV: {exc}"))
+            continue
         if not values:
             continue  # a blank line
         line = reader.line_num

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from users_service.application.access import TRUSTED
+from users_service.application.errors import StorageUnavailable
 from users_service.application.users.importing import (
     ImportCounts,
     ImportOptions,
@@ -133,6 +134,10 @@ async def _import(
     except (UnicodeDecodeError, OSError, EOFError) as exc:  # a corrupt or truncated input
         progress.finish(counts, "failed")
         print(f"users-service import: cannot read the input: {exc}", file=sys.stderr)
+        return FATAL
+    except StorageUnavailable as exc:  # what was committed stands: run again to resume
+        progress.finish(counts, "failed")
+        print(f"users-service import: the database is unavailable: {exc}", file=sys.stderr)
         return FATAL
     finally:
         await _dispose(container)

@@ -328,3 +328,29 @@ async def _users(database_url: str) -> list[tuple[object, ...]]:
             return [tuple(row) for row in rows]
     finally:
         await engine.dispose()
+
+
+async def test_a_broken_csv_row_is_rejected_and_the_run_goes_on(
+    database_url: str, tmp_path: Path
+) -> None:
+    await _fresh(database_url)
+    oversized = "x" * 200_000  # past the csv module's field limit: not a CSV row
+    (tmp_path / "users.csv").write_text(
+        f"email,name\na@example.com,A\nb@example.com,{oversized}\nc@example.com,C\n"
+    )
+    done = _run(database_url, tmp_path, "users.csv", "--rejects", "rejects.csv")
+    assert done.returncode == 1, done.stderr
+    assert "read 3, imported 2, skipped 0, rejected 1" in done.stderr
+    with (tmp_path / "rejects.csv").open(newline="", encoding="utf-8") as file:
+        [rejected] = list(csv.DictReader(file))
+    assert (rejected["line"], rejected["loc"]) == ("3", "row")
+    assert sorted(await _emails(database_url)) == ["a@example.com", "c@example.com"]
+
+
+def test_an_unreachable_database_is_a_fatal_error(tmp_path: Path) -> None:
+    _csv_file(tmp_path / "users.csv", VALID[:3])
+    closed = "postgresql+asyncpg://postgres@127.0.0.1:1/none"
+    done = _run(closed, tmp_path, "users.csv")
+    assert done.returncode == 2
+    assert "the database is unavailable" in done.stderr
+    assert "Traceback" not in done.stderr
