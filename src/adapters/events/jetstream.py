@@ -4,8 +4,8 @@ repeat within the stream's duplicate window), acknowledged before it counts.
 
 Order per user: one user's events are published one after another, each awaiting its
 acknowledgement before the next is sent, and a user's chain stops at its first failure
-(the rest stay in the outbox for the next round). Different users' chains run
-concurrently, so a round costs about as many round trips as its busiest user has events.
+(the rest stay in the outbox for the next round). Different users' events go out
+together, in waves (see `publish`).
 """
 
 from __future__ import annotations
@@ -93,35 +93,53 @@ class JetStreamPublisher:
             logger.info("created JetStream stream", extra={"stream": self._stream})
 
     async def publish(self, events: Sequence[UserEvent]) -> list[int]:
-        """Publish `events` (in position order); the positions JetStream acknowledged."""
+        """Publish `events` (in position order); the positions JetStream acknowledged.
+
+        In waves: each wave sends the next event of every user still in the round, all
+        at once (`publish_async`: one future per message, no task), then awaits their
+        acknowledgements; a user whose event failed leaves the round. So one user's
+        events go out one after the other, each acknowledged before the next is sent,
+        and a round costs as many round trips as its busiest user has events."""
         js = await self._connected()
         chains: defaultdict[int, list[UserEvent]] = defaultdict(list)
         for event in events:
             chains[event.user_id].append(event)
-
-        async def chain(mine: list[UserEvent]) -> tuple[list[int], Exception | None]:
-            acknowledged: list[int] = []
-            for event in mine:
-                try:
-                    await js.publish(
-                        cloudevents.nats_subject(event),
-                        cloudevents.encode(event, self._source, redact=self._redact),
-                        stream=self._stream,
-                        headers={"Nats-Msg-Id": event.event_id},
-                    )
-                except Exception as exc:  # this user's later events wait for the next round
-                    return acknowledged, exc
+        acknowledged: list[int] = []
+        failures: list[BaseException] = []
+        active = list(chains.values())
+        depth = 0
+        while active:
+            sent = []
+            for chain in active:
+                event = chain[depth]
+                future = await js.publish_async(
+                    cloudevents.nats_subject(event),
+                    cloudevents.encode(event, self._source, redact=self._redact),
+                    stream=self._stream,
+                    headers={"Nats-Msg-Id": event.event_id},
+                )
+                sent.append((chain, event, future))
+            _, late = await asyncio.wait([f for _, _, f in sent], timeout=self._timeout)
+            for future in late:
+                future.cancel()  # no acknowledgement in time: that user waits
+            next_wave = []
+            for chain, event, future in sent:
+                error = (
+                    TimeoutError("no acknowledgement") if future.cancelled() else future.exception()
+                )
+                if error is not None:
+                    failures.append(error)
+                    continue
                 acknowledged.append(event.position)
-            return acknowledged, None
-
-        results = await asyncio.gather(*(chain(c) for c in chains.values()))
-        failures = [error for _, error in results if error is not None]
+                if depth + 1 < len(chain):
+                    next_wave.append(chain)
+            active = next_wave
+            depth += 1
         if failures:
             logger.warning(
-                "publish failed",
-                extra={"users": len(failures), "error": repr(failures[0])},
+                "publish failed", extra={"events": len(failures), "error": repr(failures[0])}
             )
-        return sorted(p for positions, _ in results for p in positions)
+        return sorted(acknowledged)
 
     async def close(self) -> None:
         if self._client is not None and not self._client.is_closed:
