@@ -1,7 +1,8 @@
 """The ceiling: the same four endpoints on Starlette and a raw asyncpg pool.
 
-Same SQL, same JSON (orjson, same fields, OPT_UTC_Z), same headers (ETag, Location,
-Link), happy path only: no validation beyond what the SQL needs. Cursors are plain
+Same SQL (writes include their outbox events, as the service's do by default), same JSON
+(orjson, same fields, OPT_UTC_Z), same headers (ETag, Location, Link), happy path only:
+no validation beyond what the SQL needs. Cursors are plain
 base64 of the last id. Run: `python bench/ceiling.py --port 8102` with CEILING_DSN set.
 """
 
@@ -27,16 +28,30 @@ PAGE_SQL = (
     "SELECT id, email, name, created_at, updated_at, version FROM users "
     "WHERE id > $1 ORDER BY id LIMIT $2"
 )
-INSERT_SQL = (
+_INSERT = (
     "INSERT INTO users (email, name, created_at, updated_at, version) "
     "VALUES ($1, $2, $3, $4, 1) ON CONFLICT DO NOTHING "
     "RETURNING id, email, name, created_at, updated_at, version"
 )
-INSERT_UNNEST_SQL = (
+_INSERT_UNNEST = (
     "INSERT INTO users (email, name, created_at, updated_at, version) "
     "SELECT e, n, $3, $3, 1 FROM unnest($1::varchar[], $2::varchar[]) AS t(e, n) "
     "ON CONFLICT DO NOTHING RETURNING id, email, name, created_at, updated_at, version"
 )
+# As the service writes users with events on (its default, EVENTS_ENABLED=true): the
+# insert and each stored user's `created` event in the outbox, in one statement.
+_EVENTS = (
+    "events AS (INSERT INTO outbox (event_id, kind, user_id, version, email, name, "
+    "created_at, updated_at, occurred_at) SELECT gen_random_uuid()::varchar, 'created', id, "
+    "version, email, name, created_at, updated_at, created_at FROM inserted) "
+    "SELECT id, email, name, created_at, updated_at, version FROM inserted"
+)
+_INSERT_WITH_EVENTS = "WITH inserted AS (" + _INSERT + "), " + _EVENTS
+_INSERT_UNNEST_WITH_EVENTS = "WITH inserted AS (" + _INSERT_UNNEST + "), " + _EVENTS
+# CEILING_EVENTS=off: the insert alone, as the service with EVENTS_ENABLED=false.
+WITH_EVENTS = os.environ.get("CEILING_EVENTS", "on") == "on"
+INSERT_SQL = _INSERT_WITH_EVENTS if WITH_EVENTS else _INSERT
+INSERT_UNNEST_SQL = _INSERT_UNNEST_WITH_EVENTS if WITH_EVENTS else _INSERT_UNNEST
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 _JSON = orjson.OPT_UTC_Z
