@@ -81,8 +81,7 @@ def user_page(
     return statement.order_by(order).limit(bindparam("limit", type_=Integer))
 
 
-@cache
-def insert_users(dialect: str) -> Insert:
+def _insert_users(dialect: str) -> Insert:
     """Insert, skipping rows whose email is taken; RETURNING the stored rows.
 
     PostgreSQL: parameters `emails`, `names` (arrays) and `now`: one statement and one
@@ -103,8 +102,7 @@ def insert_users(dialect: str) -> Insert:
     return sqlite.insert(users).on_conflict_do_nothing().returning(*USER_COLUMNS)
 
 
-@cache
-def update_user(dialect: str, *, email: bool, name: bool, guarded: bool) -> Update:
+def _update_user(dialect: str, *, email: bool, name: bool, guarded: bool) -> Update:
     """Apply a merge patch and bump the version, only if it changes something (and, when
     `guarded`, only if the version is one of `versions`)."""
     values: dict[str, object] = {
@@ -124,12 +122,19 @@ def update_user(dialect: str, *, email: bool, name: bool, guarded: bool) -> Upda
     return update(users).where(condition).values(values).returning(*USER_COLUMNS)
 
 
-@cache
-def delete_user(dialect: str, *, guarded: bool) -> Delete:
+def _delete_user(dialect: str, *, guarded: bool) -> Delete:
     condition: ColumnElement[bool] = users.c.id == bindparam("user_id")
     if guarded:
         condition = and_(condition, _any_of(users.c.version, "versions", dialect))
     return delete(users).where(condition)
+
+
+# Built once per shape for running them. A statement derived from one (a CTE of it, more
+# RETURNING columns) is built from a fresh copy: once a statement has been compiled its
+# exported columns are memoised, and a derived copy would keep that stale memo.
+insert_users = cache(_insert_users)
+update_user = cache(_update_user)
+delete_user = cache(_delete_user)
 
 
 # ---- idempotency keys --------------------------------------------------------------------
@@ -234,32 +239,42 @@ def _new_event_id() -> ColumnElement[str]:
     return cast(func.gen_random_uuid(), String)
 
 
+def _events_of(
+    kind: str,
+    written: Any,
+    changed: ColumnElement[Any],
+    occurred_at: ColumnElement[Any],
+) -> Any:
+    """The `events` CTE: one `kind` event for each user row the `written` CTE returns."""
+    return (
+        insert(outbox)
+        .from_select(
+            _EVENT_COLUMNS,
+            select(
+                _new_event_id(),
+                literal(kind),
+                written.c.id,
+                written.c.version,
+                written.c.email,
+                written.c.name,
+                written.c.created_at,
+                written.c.updated_at,
+                changed,
+                _traceparent(),
+                occurred_at,
+            ),
+        )
+        .cte("events")
+    )
+
+
 def _with_created_events(
     insert_statement: Insert | ReturningInsert[Any],
     occurred_at: Callable[[Any], ColumnElement[Any]],
 ) -> Select[tuple[int, str, str, object, object, int]]:
     """PostgreSQL: `insert_statement`, and a `created` event for each stored user."""
     inserted = insert_statement.cte("inserted")
-    events = (
-        insert(outbox)
-        .from_select(
-            _EVENT_COLUMNS,
-            select(
-                _new_event_id(),
-                literal("created"),
-                inserted.c.id,
-                inserted.c.version,
-                inserted.c.email,
-                inserted.c.name,
-                inserted.c.created_at,
-                inserted.c.updated_at,
-                null(),
-                _traceparent(),
-                occurred_at(inserted.c),
-            ),
-        )
-        .cte("events")
-    )
+    events = _events_of("created", inserted, null(), occurred_at(inserted.c))
     statement = select(*inserted.c).add_cte(events)
     return statement.execution_options(operation_name="INSERT users")
 
@@ -267,7 +282,7 @@ def _with_created_events(
 @cache
 def insert_users_with_events() -> Select[tuple[int, str, str, object, object, int]]:
     """PostgreSQL: `insert_users`, and a `created` event for each stored user."""
-    return _with_created_events(insert_users(POSTGRESQL), lambda c: c.created_at)
+    return _with_created_events(_insert_users(POSTGRESQL), lambda c: c.created_at)
 
 
 @cache
@@ -322,7 +337,7 @@ def update_user_with_event(
         .with_for_update()
         .cte("old")
     )
-    base = update_user(POSTGRESQL, email=email, name=name, guarded=guarded)
+    base = _update_user(POSTGRESQL, email=email, name=name, guarded=guarded)
     updated = (
         base.where(users.c.id == old.c.id)
         .returning(old.c.email.label("old_email"), old.c.name.label("old_name"))
@@ -333,26 +348,7 @@ def update_user_with_event(
         case((updated.c.email != updated.c.old_email, literal("email"))),
         case((updated.c.name != updated.c.old_name, literal("name"))),
     )
-    events = (
-        insert(outbox)
-        .from_select(
-            _EVENT_COLUMNS,
-            select(
-                _new_event_id(),
-                literal("updated"),
-                updated.c.id,
-                updated.c.version,
-                updated.c.email,
-                updated.c.name,
-                updated.c.created_at,
-                updated.c.updated_at,
-                changed,
-                _traceparent(),
-                updated.c.updated_at,
-            ),
-        )
-        .cte("events")
-    )
+    events = _events_of("updated", updated, changed, updated.c.updated_at)
     columns = [updated.c[c.name] for c in USER_COLUMNS]
     return select(*columns).add_cte(events).execution_options(operation_name="UPDATE users")
 
@@ -361,7 +357,7 @@ def update_user_with_event(
 def delete_user_with_event(*, guarded: bool) -> Select[tuple[int]]:
     """PostgreSQL: `delete_user`, RETURNING what its `deleted` event needs."""
     deleted = (
-        delete_user(POSTGRESQL, guarded=guarded)
+        _delete_user(POSTGRESQL, guarded=guarded)
         .returning(users.c.id, users.c.version)
         .cte("deleted")
     )
@@ -386,7 +382,7 @@ def delete_user_with_event(*, guarded: bool) -> Select[tuple[int]]:
 @cache
 def delete_user_returning_version(dialect: str, *, guarded: bool) -> ReturningDelete[tuple[int]]:
     """SQLite: `delete_user`, RETURNING the version its event carries."""
-    return delete_user(dialect, guarded=guarded).returning(users.c.version)
+    return _delete_user(dialect, guarded=guarded).returning(users.c.version)
 
 
 # SQLite: the event as its own INSERT, in the write's transaction.
