@@ -28,6 +28,18 @@ class User:
     version: int = 1
 
 
+def changed_fields(before: User, after: User) -> tuple[str, ...]:
+    """The fields whose stored value differs between two copies of a user, in order."""
+    return tuple(
+        field
+        for field, old, new in (
+            ("email", before.email.value, after.email.value),
+            ("name", before.name.value, after.name.value),
+        )
+        if old != new
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class UserChanges:
     """A merge patch: `None` means "leave as it is"."""

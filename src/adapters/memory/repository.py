@@ -8,7 +8,7 @@ from users_service.adapters.memory.store import InMemoryStore, Tables
 from users_service.application.events import ChangeKind, EventContext, UserEvent
 from users_service.application.repository import Kept, PageQuery
 from users_service.domain.errors import EmailAlreadyRegistered, EmailConflict
-from users_service.domain.user import NewUser, User, UserChanges
+from users_service.domain.user import NewUser, User, UserChanges, changed_fields
 
 
 class InMemoryUserRepository:
@@ -124,14 +124,7 @@ class InMemoryUserRepository:
             self._tables.id_by_email_key[updated.email.key] = user_id
         self._tables.users[user_id] = updated
         if event is not None:
-            changed = tuple(
-                field
-                for field, old, new in (
-                    ("email", current.email, updated.email),
-                    ("name", current.name, updated.name),
-                )
-                if old.value != new.value
-            )
+            changed = changed_fields(current, updated)
             self._record(ChangeKind.UPDATED, user_id, updated.version, updated, event, now, changed)
         return updated
 

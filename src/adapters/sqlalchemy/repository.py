@@ -12,7 +12,7 @@ from users_service.adapters.sqlalchemy.executors import Executor, Row
 from users_service.application.events import ChangeKind, EventContext
 from users_service.application.repository import Kept, PageQuery
 from users_service.domain.errors import EmailAlreadyRegistered, EmailConflict
-from users_service.domain.user import NewUser, User, UserChanges
+from users_service.domain.user import NewUser, User, UserChanges, changed_fields
 from users_service.domain.values import Email, Name
 
 
@@ -172,14 +172,7 @@ class SqlAlchemyUserRepository:
             return None
         updated = _to_user(rows[0])
         if event is not None and before is not None:
-            changed = tuple(
-                field
-                for field, old, new in (
-                    ("email", before.email, updated.email),
-                    ("name", before.name, updated.name),
-                )
-                if old.value != new.value
-            )
+            changed = changed_fields(before, updated)
             await self._record([_event_row(ChangeKind.UPDATED, updated, event, changed)])
         return updated
 
