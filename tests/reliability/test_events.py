@@ -366,8 +366,9 @@ async def test_a_killed_relay_is_taken_over_within_ten_seconds(
             uow = service.container.unit_of_work()
             await drained(uow)
             acknowledged: list[int] = []
-            load = asyncio.create_task(_update_load(service.client, ids, 60, acknowledged))
-            await asyncio.sleep(0.2)
+            load = asyncio.create_task(_update_load(service.client, ids, 250, acknowledged))
+            while len(acknowledged) < 40:  # under way: some changes in, most to come
+                await asyncio.sleep(0.01)
             assert not load.done()
             relays[0].kill()  # SIGKILL, under load: no clean exit, whatever it held
             relays[0].wait()
