@@ -110,6 +110,7 @@ def _publisher(settings: Settings) -> JetStreamPublisher:
         redact=settings.events_redact,
         max_age=settings.events_stream_max_age,
         duplicate_window=settings.events_duplicate_window,
+        fast=settings.events_fast_path,
     )
 
 
@@ -117,6 +118,7 @@ def _relay_settings(settings: Settings) -> RelaySettings:
     return RelaySettings(
         batch_size=settings.events_batch_size,
         poll_max=settings.events_poll_max,
+        poll_min=settings.events_poll_min,
         retention=settings.events_outbox_retention,
     )
 

@@ -156,6 +156,17 @@ class Settings(BaseSettings):
     events_poll_max: float = Field(
         default=1.0, gt=0, description="longest wait, in seconds, between two outbox polls"
     )
+    events_poll_min: float = Field(
+        default=0.1,
+        ge=0,
+        description="shortest time, in seconds, between the starts of two relay rounds: "
+        "under load each round carries more events",
+    )
+    events_fast_path: bool = Field(
+        default=True,
+        description="publish through the relay's own lean NATS connection; false: "
+        "through nats-py's JetStream client",
+    )
     dev_mode: bool = Field(default=False, description="set by `serve --dev` (make run)")
 
     @field_validator("cors_origins", "auth_algorithms", mode="before")

@@ -33,6 +33,7 @@ def missing_reason() -> str | None:
 class NatsServer:
     folder: Path
     port: int = field(default_factory=free_port)
+    options: tuple[str, ...] = ()  # more nats-server flags (--user, --pass, ...)
     process: subprocess.Popen[bytes] | None = None
     _log: IO[bytes] | None = None
 
@@ -44,7 +45,17 @@ class NatsServer:
         self._close_log()
         log = self._log = (self.folder / "nats.log").open("ab")
         self.process = subprocess.Popen(
-            [BINARY, "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", str(self.folder)],
+            [
+                BINARY,
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-sd",
+                str(self.folder),
+                *self.options,
+            ],
             cwd=self.folder,
             env=clean_environment(self.folder),
             stdout=log,
@@ -81,9 +92,9 @@ class NatsServer:
 
 
 @contextmanager
-def nats_server(folder: Path) -> Iterator[NatsServer]:
+def nats_server(folder: Path, *options: str) -> Iterator[NatsServer]:
     folder.mkdir(parents=True, exist_ok=True)
-    server = NatsServer(folder)
+    server = NatsServer(folder, options=options)
     server.start()
     try:
         yield server

@@ -21,12 +21,17 @@ TYPE_PREFIX = "users.v1.user."
 SUBJECT_PREFIX = "users.v1.user."  # NATS subject: users.v1.user.<kind>.<user id>
 
 
+_TYPES = {kind: f"{TYPE_PREFIX}{kind.value}" for kind in ChangeKind}
+_SUBJECTS = {kind: f"{SUBJECT_PREFIX}{kind.value}." for kind in ChangeKind}
+DATA_SCHEMA = f"urn:users-service:events:user:{SCHEMA_VERSION}"
+
+
 def event_type(kind: ChangeKind) -> str:
-    return f"{TYPE_PREFIX}{kind.value}"
+    return _TYPES[kind]
 
 
 def nats_subject(event: UserEvent) -> str:
-    return f"{SUBJECT_PREFIX}{event.kind.value}.{event.user_id}"
+    return f"{_SUBJECTS[event.kind]}{event.user_id}"
 
 
 def envelope(event: UserEvent, source: str, *, redact: bool = False) -> dict[str, Any]:
@@ -39,11 +44,11 @@ def envelope(event: UserEvent, source: str, *, redact: bool = False) -> dict[str
         "specversion": SPEC_VERSION,
         "id": event.event_id,
         "source": source,
-        "type": event_type(event.kind),
+        "type": _TYPES[event.kind],
         "subject": str(event.user_id),
         "time": event.occurred_at,
         "datacontenttype": "application/json",
-        "dataschema": f"urn:users-service:events:user:{SCHEMA_VERSION}",
+        "dataschema": DATA_SCHEMA,
         "data": data,
     }
     if event.kind is ChangeKind.UPDATED:

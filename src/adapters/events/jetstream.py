@@ -6,6 +6,9 @@ Order per user: one user's events are published one after another, each awaiting
 acknowledgement before the next is sent, and a user's chain stops at its first failure
 (the rest stay in the outbox for the next round). Different users' events go out
 together, in waves (see `publish`).
+
+nats-py connects, follows the server and manages the stream. The events themselves go
+through `wire.NatsWire` (the fast path, `fast=True`), or nats-py's `publish_async`.
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlparse
 
 from users_service.adapters.events import cloudevents
+from users_service.adapters.events.wire import NO_ACKNOWLEDGEMENT, NatsWire, WireUnsupported
 from users_service.application.events import UserEvent
 
 logger = logging.getLogger("users_service.events")
@@ -34,6 +39,7 @@ class JetStreamPublisher:
         max_age: float,
         duplicate_window: float,
         timeout: float = 5.0,
+        fast: bool = True,
     ) -> None:
         self._url = url
         self._stream = stream
@@ -45,6 +51,8 @@ class JetStreamPublisher:
         self._client: Any = None
         self._js: Any = None
         self._stream_ready = False
+        self._fast = fast
+        self._wire: NatsWire | None = None
 
     async def connect(self) -> None:
         """Connected, and the stream there; raises when the broker cannot be reached."""
@@ -72,6 +80,15 @@ class JetStreamPublisher:
         if not self._stream_ready:
             await self._ensure_stream()
             self._stream_ready = True
+        if self._fast and (self._wire is None or not self._wire.is_open):
+            server = self._client.connected_url
+            if server is None:
+                raise ConnectionError(f"NATS at {self._url} is not connected")
+            try:
+                self._wire = await NatsWire.open(server, urlparse(self._url), self._timeout)
+            except WireUnsupported as exc:
+                logger.info("publishing through nats-py", extra={"reason": str(exc)})
+                self._fast = False
         return self._js
 
     async def _ensure_stream(self) -> None:
@@ -96,39 +113,25 @@ class JetStreamPublisher:
         """Publish `events` (in position order); the positions JetStream acknowledged.
 
         In waves: each wave sends the next event of every user still in the round, all
-        at once (`publish_async`: one future per message, no task), then awaits their
-        acknowledgements; a user whose event failed leaves the round. So one user's
-        events go out one after the other, each acknowledged before the next is sent,
-        and a round costs as many round trips as its busiest user has events."""
-        js = await self._connected()
+        at once (`_send`), then awaits their acknowledgements; a user whose event failed
+        leaves the round. So one user's events go out one after the other, each
+        acknowledged before the next is sent, and a round costs as many round trips as its
+        busiest user has events."""
+        await self._connected()
         chains: defaultdict[int, list[UserEvent]] = defaultdict(list)
         for event in events:
             chains[event.user_id].append(event)
         acknowledged: list[int] = []
-        failures: list[BaseException] = []
+        failures: list[str] = []
         active = list(chains.values())
         depth = 0
         while active:
-            sent = []
-            for chain in active:
-                event = chain[depth]
-                future = await js.publish_async(
-                    cloudevents.nats_subject(event),
-                    cloudevents.encode(event, self._source, redact=self._redact),
-                    stream=self._stream,
-                    headers={"Nats-Msg-Id": event.event_id},
-                )
-                sent.append((chain, event, future))
-            _, late = await asyncio.wait([f for _, _, f in sent], timeout=self._timeout)
-            for future in late:
-                future.cancel()  # no acknowledgement in time: that user waits
+            wave = [chain[depth] for chain in active]
+            errors = await self._send(wave)
             next_wave = []
-            for chain, event, future in sent:
-                error = (
-                    TimeoutError("no acknowledgement") if future.cancelled() else future.exception()
-                )
+            for chain, event, error in zip(active, wave, errors, strict=True):
                 if error is not None:
-                    failures.append(error)
+                    failures.append(error)  # that user waits for the next round
                     continue
                 acknowledged.append(event.position)
                 if depth + 1 < len(chain):
@@ -136,12 +139,41 @@ class JetStreamPublisher:
             active = next_wave
             depth += 1
         if failures:
-            logger.warning(
-                "publish failed", extra={"events": len(failures), "error": repr(failures[0])}
-            )
+            logger.warning("publish failed", extra={"events": len(failures), "error": failures[0]})
         return sorted(acknowledged)
 
+    async def _send(self, wave: Sequence[UserEvent]) -> list[str | None]:
+        """Publish one event per user at once; for each, None once acknowledged, else why
+        not."""
+        messages = [
+            (
+                cloudevents.nats_subject(event),
+                cloudevents.encode(event, self._source, redact=self._redact),
+                event.event_id,
+            )
+            for event in wave
+        ]
+        if self._wire is not None and self._fast:
+            return await self._wire.publish(messages, self._stream, self._timeout)
+        futures = [
+            await self._js.publish_async(
+                subject, payload, stream=self._stream, headers={"Nats-Msg-Id": message_id}
+            )
+            for subject, payload, message_id in messages
+        ]
+        _, late = await asyncio.wait(futures, timeout=self._timeout)
+        for future in late:
+            future.cancel()
+        return [
+            NO_ACKNOWLEDGEMENT
+            if future.cancelled()
+            else (None if future.exception() is None else repr(future.exception()))
+            for future in futures
+        ]
+
     async def close(self) -> None:
+        if self._wire is not None:
+            self._wire.close()
         if self._client is not None and not self._client.is_closed:
             await self._client.drain()
 
