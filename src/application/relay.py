@@ -47,7 +47,7 @@ class RelaySettings:
     batch_size: int = 500
     poll_max: float = 1.0  # longest sleep between polls when idle or failing
     # Shortest time between two rounds' starts, wake-ups or not: under load a round
-    # carries what came in meanwhile, its fixed costs (a transaction, four statements, a
+    # carries what came in meanwhile, its fixed costs (a transaction of three statements, a
     # broker round trip) shared by more events.
     poll_min: float = 0.1
     retention: float = 24 * 3600.0
