@@ -4,9 +4,10 @@ nats-py's JetStream publish spends about 40 µs of CPU per event on a 2-core hos
 future, a parsed message object, a queue hop and a JSON decode for each acknowledgement),
 and an in-process relay takes that from the requests. This connection writes a wave of
 events as one buffer of HPUB frames and reads the acknowledgements straight off the
-socket: with the events' encoding, 17 µs per event against 73 (relay rounds of 500). It speaks only what that needs: INFO, CONNECT (with the URL's
-user and password, or token), PING/PONG, one SUB for the acknowledgements, and HPUB, on
-plain TCP. A server that requires TLS is left to nats-py (`WireUnsupported`).
+socket: with the events' encoding, 17 µs per event against 73 (relay rounds of 500). It
+speaks only what that needs: INFO, CONNECT (with the URL's user and password, or token),
+PING/PONG, one SUB for the acknowledgements, and HPUB, on plain TCP. A server that
+requires TLS is left to nats-py (`WireUnsupported`).
 
 nats-py still owns the rest (connecting, finding the server, the stream's management):
 this connection goes to the server nats-py is connected to. `EVENTS_FAST_PATH=false`
@@ -173,25 +174,21 @@ class NatsWire(asyncio.Protocol):
             line_end = buffer.find(b"\r\n", position)
             if line_end < 0:
                 break
-            if buffer.startswith(b"MSG ", position):
-                # MSG <subject> <sid> [reply-to] <#bytes>
-                fields = buffer[position + 4 : line_end].split()
+            # MSG <subject> <sid> [reply-to] <#bytes>, an acknowledgement; or HMSG <subject>
+            # <sid> [reply-to] <#header bytes> <#total bytes>, from JetStream a status
+            # alone ("NATS/1.0 503": no stream takes the subject)
+            headed = buffer.startswith(b"HMSG ", position)
+            if headed or buffer.startswith(b"MSG ", position):
+                fields = buffer[position + (5 if headed else 4) : line_end].split()
                 start = line_end + 2
                 stop = start + int(fields[-1])
                 if stop + 2 > end:
                     break
-                self._acknowledged(bytes(fields[0]), bytes(buffer[start:stop]))
-                position = stop + 2
-            elif buffer.startswith(b"HMSG ", position):
-                # HMSG <subject> <sid> [reply-to] <#header bytes> <#total bytes>: from
-                # JetStream, a status alone ("NATS/1.0 503": no stream takes the subject)
-                fields = buffer[position + 5 : line_end].split()
-                start = line_end + 2
-                stop = start + int(fields[-1])
-                if stop + 2 > end:
-                    break
-                status = bytes(buffer[start : start + int(fields[-2])]).split(b"\r\n", 1)[0]
-                self._refused(bytes(fields[0]), status.decode(errors="replace"))
+                if headed:
+                    status = bytes(buffer[start : start + int(fields[-2])]).split(b"\r\n", 1)[0]
+                    self._refused(bytes(fields[0]), status.decode(errors="replace"))
+                else:
+                    self._acknowledged(bytes(fields[0]), bytes(buffer[start:stop]))
                 position = stop + 2
             else:
                 self._control(bytes(buffer[position:line_end]))
