@@ -4,7 +4,7 @@ nats-py's JetStream publish spends about 40 µs of CPU per event on a 2-core hos
 future, a parsed message object, a queue hop and a JSON decode for each acknowledgement),
 and an in-process relay takes that from the requests. This connection writes a wave of
 events as one buffer of HPUB frames and reads the acknowledgements straight off the
-socket: with the events' encoding, 17 µs per event against 73 (relay rounds of 500). It
+socket: with the events' encoding, 14.5 µs per event against 72 (`bench/relay.py`). It
 speaks only what that needs: INFO, CONNECT (with the URL's user and password, or token),
 PING/PONG, one SUB for the acknowledgements, and HPUB, on plain TCP. A server that
 requires TLS is left to nats-py (`WireUnsupported`).
