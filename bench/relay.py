@@ -12,18 +12,21 @@ publishing, marking; and PostgreSQL's and nats-server's CPU per event over the s
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
-import subprocess
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import nats
 from nats.js.errors import NotFoundError
 
+import database
 import events
-from config import REPO_ROOT, VENV_BIN, Config
+import servers
+from config import Config
 from events import NATS_URL
 from users_service.adapters.events.jetstream import JetStreamPublisher
 from users_service.adapters.sqlalchemy.outbox import SqlAlchemyOutbox
@@ -33,22 +36,17 @@ from users_service.entrypoints.settings import Settings
 DATABASE = "users_bench_relay"
 STREAM = events.STREAM  # the bench's own (subjects may not overlap another stream's)
 EVENTS = int(os.environ.get("BENCH_RELAY_EVENTS", 30_000))
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def _cpu_of(names: tuple[str, ...]) -> float:
-    """CPU seconds used so far by every process whose name starts with one of `names`."""
+def _cpu_of(prefix: str) -> float:
+    """CPU seconds used so far by every process whose name starts with `prefix`."""
     total = 0.0
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            with open(f"/proc/{pid}/stat") as stat:
-                text = stat.read()
+            if Path(f"/proc/{pid}/comm").read_text().startswith(prefix):
+                total += servers.cpu_seconds(int(pid))
         except OSError:
-            continue
-        name = text[text.index("(") + 1 : text.rindex(")")]
-        if name.startswith(names):
-            fields = text[text.rindex(")") + 2 :].split()
-            total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+            continue  # gone meanwhile
     return total
 
 
@@ -79,17 +77,10 @@ class _Timed:
         self._originals.clear()
 
 
-async def _fresh(config: Config) -> str:
-    admin = await asyncpg.connect(config.admin_dsn)
-    try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        await admin.execute(f"CREATE DATABASE {DATABASE}")
-    finally:
-        await admin.close()
-    url = config.service_database_url.rsplit("/", 1)[0] + f"/{DATABASE}"
-    env = {"PATH": os.environ.get("PATH", ""), "DATABASE_URL": url, "LOG_LEVEL": "WARNING"}
-    subprocess.run([str(VENV_BIN / "users-service"), "migrate"], cwd=REPO_ROOT, env=env, check=True)
-    connection = await asyncpg.connect(config.admin_dsn.rsplit("/", 1)[0] + f"/{DATABASE}")
+async def _fresh(config: Config) -> None:
+    await database.recreate(config)
+    database.migrate(config)
+    connection = await asyncpg.connect(config.bench_dsn)
     try:
         await connection.execute(
             "INSERT INTO outbox (event_id, kind, user_id, version, email, name, created_at,"
@@ -107,13 +98,12 @@ async def _fresh(config: Config) -> str:
         pass
     finally:
         await client.close()
-    return url
 
 
 async def _measure(config: Config, fast: bool) -> dict[str, float]:
-    url = await _fresh(config)
+    await _fresh(config)
     settings = Settings(
-        database_url=url,
+        database_url=config.service_database_url,
         nats_url=NATS_URL,
         events_stream=STREAM,
         events_fast_path=fast,
@@ -128,15 +118,15 @@ async def _measure(config: Config, fast: bool) -> dict[str, float]:
     try:
         await relay.round()  # connects, makes the stream; not counted
         timed.seconds.clear()
-        others = _cpu_of(("postgres",)), _cpu_of(("nats-server",))
+        others = _cpu_of("postgres"), _cpu_of("nats-server")
         started = time.process_time()
         published = 0
         while count := await relay.round():
             published += count
         cpu = time.process_time() - started
         postgres, nats_server = (
-            _cpu_of(("postgres",)) - others[0],
-            _cpu_of(("nats-server",)) - others[1],
+            _cpu_of("postgres") - others[0],
+            _cpu_of("nats-server") - others[1],
         )
     finally:
         timed.restore()
@@ -152,7 +142,7 @@ async def _measure(config: Config, fast: bool) -> dict[str, float]:
 
 
 async def main() -> None:
-    config = Config()
+    config = dataclasses.replace(Config(), database=DATABASE)
     for fast in (True, False, False, True):
         figures = await _measure(config, fast)
         path = "own connection" if fast else "nats-py       "

@@ -44,7 +44,7 @@ def envelope(event: UserEvent, source: str, *, redact: bool = False) -> dict[str
         "specversion": SPEC_VERSION,
         "id": event.event_id,
         "source": source,
-        "type": _TYPES[event.kind],
+        "type": event_type(event.kind),
         "subject": str(event.user_id),
         "time": event.occurred_at,
         "datacontenttype": "application/json",

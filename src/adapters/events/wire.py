@@ -43,9 +43,9 @@ class NatsWire(asyncio.Protocol):
         self._pong: asyncio.Future[None] = loop.create_future()
         self._inbox = f"_INBOX.{secrets.token_hex(11)}.".encode()
         self._next_token = 0
-        self._wave: dict[int, int] = {}  # reply token -> index in the wave
+        # The wave in flight: reply token -> index, for the events still unanswered.
+        self._wave: dict[int, int] = {}
         self._results: list[str | None] = []
-        self._outstanding = 0
         self._done: asyncio.Future[None] | None = None
         self._lost: str | None = None
         self.max_payload = 1024 * 1024
@@ -140,7 +140,7 @@ class NatsWire(asyncio.Protocol):
         self._next_token = token
         if not wave:
             return results
-        self._wave, self._results, self._outstanding = wave, results, len(wave)
+        self._wave, self._results = wave, results
         done = self._done = self._loop.create_future()
         try:
             self._write(b"".join(frames))
@@ -218,8 +218,7 @@ class NatsWire(asyncio.Protocol):
 
     def _settle(self, index: int, error: str | None) -> None:
         self._results[index] = error
-        self._outstanding -= 1
-        if not self._outstanding and self._done is not None and not self._done.done():
+        if not self._wave and self._done is not None and not self._done.done():
             self._done.set_result(None)
 
     def _control(self, line: bytes) -> None:
