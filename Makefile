@@ -13,7 +13,7 @@ export TEST_POSTGRES_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgre
 PYTEST := $(BIN)/pytest
 
 .PHONY: help install run migrate revision test test-unit test-contract test-integration \
-        test-api test-e2e test-reliability test-sqlalchemy-path lint lock fmt import-demo bench clean
+        test-api test-e2e test-reliability lint lock fmt import-demo bench clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -55,12 +55,8 @@ revision: $(STAMP) ## New Alembic revision: make revision m="what it does"
 	@test -n "$(m)" || (echo 'usage: make revision m="message"' && exit 2)
 	$(BIN)/alembic revision --autogenerate -m "$(m)"
 
-test: $(STAMP) ## Every test layer, then the PostgreSQL tests again without the fast path
+test: $(STAMP) ## Every test layer
 	$(PYTEST) tests
-	$(MAKE) --no-print-directory test-sqlalchemy-path
-
-test-sqlalchemy-path: $(STAMP) ## The PostgreSQL tests with DB_FAST_PATH=false (SQLAlchemy's own execution)
-	$(PYTEST) tests/contract tests/api tests/integration tests/reliability -m postgres --db-fast-path=off
 
 test-unit: $(STAMP) ## Use cases and domain on the in-memory adapter
 	$(PYTEST) tests/unit

@@ -1,9 +1,8 @@
 """The relay's own CPU per event, with no HTTP load: `.venv/bin/python bench/relay.py`.
 
-For each publishing path (`EVENTS_FAST_PATH` on: the relay's own NATS connection; off:
-nats-py's `publish_async`), twice in A B B A order: a fresh database `users_bench_relay`
-whose outbox holds BENCH_RELAY_EVENTS pending `created` events (default 30,000), then relay
-rounds of EVENTS_BATCH_SIZE (500) until it is empty, publishing to the machine's NATS
+Three runs, each on a fresh database `users_bench_relay` whose outbox holds
+BENCH_RELAY_EVENTS pending `created` events (default 30,000), then relay rounds of
+EVENTS_BATCH_SIZE (500) until it is empty, publishing to the machine's NATS
 (BENCH_NATS_URL) on the bench's own stream, emptied first. Prints the relay process's
 CPU time per event (user + system) and how it splits: reading the outbox, encoding and
 publishing, marking; and PostgreSQL's and nats-server's CPU per event over the same time.
@@ -100,13 +99,12 @@ async def _fresh(config: Config) -> None:
         await client.close()
 
 
-async def _measure(config: Config, fast: bool) -> dict[str, float]:
+async def _measure(config: Config) -> dict[str, float]:
     await _fresh(config)
     settings = Settings(
         database_url=config.service_database_url,
         nats_url=NATS_URL,
         events_stream=STREAM,
-        events_fast_path=fast,
         auth_disabled=True,
     )
     container = container_for(settings)
@@ -143,10 +141,9 @@ async def _measure(config: Config, fast: bool) -> dict[str, float]:
 
 async def main() -> None:
     config = dataclasses.replace(Config(), database=DATABASE)
-    for fast in (True, False, False, True):
-        figures = await _measure(config, fast)
-        path = "own connection" if fast else "nats-py       "
-        print(path, "  ".join(f"{k} {v:5.1f} µs" for k, v in figures.items()), flush=True)
+    for _ in range(3):
+        figures = await _measure(config)
+        print("  ".join(f"{k} {v:5.1f} µs" for k, v in figures.items()), flush=True)
 
 
 if __name__ == "__main__":

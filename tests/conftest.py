@@ -15,7 +15,6 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.support import databases
-from tests.support import settings as test_settings
 from tests.support.environment import scrub_process_environment
 from tests.support.install import Installed, installed_service
 from users_service.adapters.sqlalchemy import EngineOptions, create_engine
@@ -99,18 +98,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="rewrite tests/api/snapshots/ from what the service answers now",
     )
-    parser.addoption(
-        "--db-fast-path",
-        choices=["on", "off"],
-        default="on",
-        help="PostgreSQL through the fast path (on) or SQLAlchemy's own execution (off)",
-    )
-
-
-@pytest.fixture(scope="session")
-def db_fast_path(request: pytest.FixtureRequest) -> bool:
-    """What `--db-fast-path` asks for: test settings and units of work default to it."""
-    return bool(request.config.getoption("--db-fast-path") == "on")
 
 
 @pytest.fixture
@@ -125,4 +112,3 @@ def pytest_configure(config: pytest.Config) -> None:
         importlib.import_module("tests.support.timing")
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
-    test_settings.DEFAULTS["db_fast_path"] = config.getoption("--db-fast-path") == "on"

@@ -18,7 +18,7 @@ logger = logging.getLogger("users_service")
 
 
 def configuration_errors(exc: ValidationError) -> str:
-    """One line per refused variable, named as it is set: `DB_FAST_PATH: ...`."""
+    """One line per refused variable, named as it is set: `DB_POOL_SIZE: ...`."""
     lines = []
     for error in exc.errors():
         name = ".".join(str(part) for part in error["loc"]).upper() or "(settings)"
@@ -135,10 +135,17 @@ def mint(settings: Settings, subject: str, scopes: str, ttl: int) -> None:
 
 
 def serve(settings: Settings, host: str, port: int, workers: int) -> None:
-    from users_service.entrypoints.metrics_setup import prepare_multiprocess, start_metrics_server
+    from users_service.entrypoints.metrics_setup import (
+        MetricsFolderError,
+        prepare_multiprocess,
+        start_metrics_server,
+    )
 
     # Before anything imports prometheus-client in a worker (see metrics_setup.py).
-    metrics_folder = prepare_multiprocess(settings, workers)
+    try:
+        metrics_folder = prepare_multiprocess(settings, workers)
+    except MetricsFolderError as exc:
+        raise SystemExit(f"users-service: {exc}") from None
 
     import uvicorn
 

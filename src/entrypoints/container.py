@@ -10,7 +10,7 @@ from dependency_injector import containers, providers
 
 from users_service.adapters.clock import SystemClock
 from users_service.adapters.email_syntax import EmailValidatorSyntax
-from users_service.adapters.events.jetstream import JetStreamPublisher
+from users_service.adapters.events.jetstream import JetStreamPublisher, NatsOptions
 from users_service.adapters.memory import InMemoryUnitOfWorkFactory
 from users_service.adapters.metrics import PoolStats, PrometheusMetrics
 from users_service.adapters.sqlalchemy import (
@@ -20,7 +20,7 @@ from users_service.adapters.sqlalchemy import (
 )
 from users_service.adapters.sqlalchemy.health import DatabasePing
 from users_service.adapters.sqlalchemy.instrumentation import Instrumentation
-from users_service.adapters.sqlalchemy.pooler import begin_with_timeouts
+from users_service.adapters.sqlalchemy.pooler import timeouts_sql
 from users_service.adapters.sqlalchemy.replica import Replica
 from users_service.adapters.tokens import Hs256TokenMinter, JwksClient, JwtSettings, JwtVerifier
 from users_service.application.events import NO_EVENTS, EventPolicy
@@ -55,7 +55,6 @@ def _engine_options(settings: Settings, url: str | None = None) -> EngineOptions
         connect_timeout=settings.db_connect_timeout,
         statement_timeout=settings.db_statement_timeout,
         echo=settings.db_echo,
-        fast_path=settings.db_fast_path,
         pgbouncer=settings.db_pgbouncer,
     )
 
@@ -68,18 +67,18 @@ def _replica(settings: Settings) -> Replica | None:
     return Replica(engine, settings.db_replica_max_lag)
 
 
-def _begin(settings: Settings) -> str:
-    """How fast-path transactions begin: behind PgBouncer, with the timeouts it drops."""
+def _set_locals(settings: Settings) -> list[str]:
+    """What each transaction sets first: behind PgBouncer, the timeouts it drops."""
     if settings.db_pgbouncer:
-        return begin_with_timeouts(settings.db_statement_timeout)
-    return "BEGIN"
+        return timeouts_sql(settings.db_statement_timeout)
+    return []
 
 
 def _metrics(settings: Settings) -> PrometheusMetrics | None:
     if not settings.metrics:
         return None
     build = build_info()
-    return PrometheusMetrics(build.version, build.revision, batched=settings.metrics_batched)
+    return PrometheusMetrics(build.version, build.revision)
 
 
 def _events(settings: Settings, tracing: Tracing | None, relay: OutboxRelay) -> EventPolicy:
@@ -110,7 +109,14 @@ def _publisher(settings: Settings) -> JetStreamPublisher:
         redact=settings.events_redact,
         max_age=settings.events_stream_max_age,
         duplicate_window=settings.events_duplicate_window,
-        fast=settings.events_fast_path,
+        timeout=settings.events_publish_timeout,
+        options=NatsOptions(
+            tls_ca_file=settings.nats_tls_ca_file,
+            tls_cert_file=settings.nats_tls_cert_file,
+            tls_key_file=settings.nats_tls_key_file,
+            nkeys_seed_file=settings.nats_nkey_seed_file,
+            credentials_file=settings.nats_credentials_file,
+        ),
     )
 
 
@@ -219,9 +225,7 @@ class Container(containers.DeclarativeContainer):
         sqlalchemy=providers.Singleton(
             SqlAlchemyUnitOfWorkFactory,
             engine,
-            fast_path=providers.Callable(lambda s: s.db_fast_path, settings),
-            begin=providers.Callable(_begin, settings),
-            pgbouncer=providers.Callable(lambda s: s.db_pgbouncer, settings),
+            set_locals=providers.Callable(_set_locals, settings),
             replica=replica,
             instrumentation=instrumentation,
         ),
@@ -236,9 +240,7 @@ class Container(containers.DeclarativeContainer):
     token_minter = providers.Factory(_token_minter, settings)
 
     # The one authority on email syntax, for every use case that accepts an email.
-    emails = providers.Singleton(
-        EmailValidatorSyntax, fast=providers.Callable(lambda s: s.email_fast_path, settings)
-    )
+    emails = providers.Singleton(EmailValidatorSyntax)
 
     event_publisher = providers.Singleton(_publisher, settings)
     relay = providers.Singleton(

@@ -2,23 +2,31 @@
 
 With several workers, prometheus-client's multiprocess mode: `PROMETHEUS_MULTIPROC_DIR`
 must be in the environment before a worker imports the client, and the folder must start
-empty (values left by an earlier run would be summed in). With `METRICS_PORT`, one
-exposition server for the whole process tree, in the serving process itself.
+without the client's value files (values left by an earlier run would be summed in).
+With `METRICS_PORT`, one exposition server for the whole process tree, in the serving
+process itself.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
 from users_service.adapters.metrics import PrometheusMetrics
+from users_service.adapters.metrics.prometheus import MULTIPROCESS_VARIABLE
 from users_service.entrypoints.settings import Settings
 
 logger = logging.getLogger("users_service")
-MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+# What prometheus-client writes in the multiprocess folder: one file per metric kind
+# and process (counter_1234.db, gauge_livesum_1234.db, ...).
+VALUE_FILES = "*.db"
+
+
+class MetricsFolderError(Exception):
+    """METRICS_DIR names something that is not a folder."""
 
 
 def prepare_multiprocess(settings: Settings, workers: int) -> Path | None:
@@ -28,11 +36,12 @@ def prepare_multiprocess(settings: Settings, workers: int) -> Path | None:
         return None
     if settings.metrics_dir:
         folder = Path(settings.metrics_dir)
+        if folder.exists() and not folder.is_dir():
+            raise MetricsFolderError(f"METRICS_DIR is not a folder: {folder}")
         folder.mkdir(parents=True, exist_ok=True)
-        for entry in folder.iterdir():
-            if entry.is_dir():
-                shutil.rmtree(entry)
-            else:
+        # Only the client's own value files: anything else there is not ours to delete.
+        for entry in folder.glob(VALUE_FILES):
+            if entry.is_file() and not entry.is_symlink():
                 entry.unlink()
     else:
         folder = Path(tempfile.mkdtemp(prefix="users-service-metrics-"))

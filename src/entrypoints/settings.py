@@ -52,17 +52,6 @@ class Settings(BaseSettings):
     db_connect_timeout: float = Field(default=3.0, gt=0)
     db_statement_timeout: float = Field(default=5.0, gt=0)
     db_echo: bool = False
-    db_fast_path: bool = Field(
-        default=True,
-        description="PostgreSQL through the fast path (adapters/sqlalchemy/fast_path.py); "
-        "false: SQLAlchemy's own async execution",
-    )
-
-    email_fast_path: bool = Field(
-        default=True,
-        description="email-validator's verdicts through the fast path "
-        "(adapters/email_syntax/fast_path.py); false: the library as shipped",
-    )
 
     gc_freeze: bool = Field(
         default=True,
@@ -113,16 +102,11 @@ class Settings(BaseSettings):
         le=65535,
         description="serve /metrics on this port only, not on the API's (default: the API's)",
     )
-    metrics_batched: bool = Field(
-        default=True,
-        description="tally request durations and active requests in plain numbers, "
-        "flushed to the metrics each second and before a scrape (adapters/metrics/tally.py); "
-        "false: every observation straight to prometheus-client",
-    )
     metrics_dir: str | None = Field(
         default=None,
-        description="with serve --workers N: prometheus-client's multiprocess directory, "
-        "wiped at start (default: a new folder under the temporary directory)",
+        description="with serve --workers N: prometheus-client's multiprocess folder; its "
+        "*.db value files are deleted at start, nothing else (default: a new folder under "
+        "the temporary directory)",
     )
     access_log: Literal["on", "off", "errors"] = Field(
         default="on", description="one line per request, only 4xx/5xx (errors), or none"
@@ -139,13 +123,36 @@ class Settings(BaseSettings):
     events_redact: bool = Field(
         default=False, description="publish ids and versions only, no email or name"
     )
-    nats_url: str = Field(default="nats://127.0.0.1:4222", description="the NATS server")
+    nats_url: str = Field(
+        default="nats://127.0.0.1:4222",
+        description="the NATS server (tls:// for TLS; user:password@ or a token may be in it)",
+    )
+    nats_tls_ca_file: str | None = Field(
+        default=None, description="PEM file of the CAs that sign the NATS server's certificate"
+    )
+    nats_tls_cert_file: str | None = Field(
+        default=None, description="PEM client certificate, for servers that verify clients"
+    )
+    nats_tls_key_file: str | None = Field(
+        default=None, description="PEM key of NATS_TLS_CERT_FILE (if not in that file)"
+    )
+    nats_nkey_seed_file: str | None = Field(
+        default=None, description="file holding the NKEY seed the client signs in with"
+    )
+    nats_credentials_file: str | None = Field(
+        default=None, description="NATS credentials file (user JWT and NKEY seed)"
+    )
     events_stream: str = Field(default="USERS", description="the JetStream stream")
     events_stream_max_age: float = Field(
         default=7 * 24 * 3600.0, gt=0, description="seconds the stream keeps an event"
     )
     events_duplicate_window: float = Field(
         default=120.0, gt=0, description="seconds JetStream drops a repeated event id"
+    )
+    events_publish_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        description="seconds the relay waits for JetStream to acknowledge a wave of events",
     )
     events_outbox_retention: float = Field(
         default=24 * 3600.0, ge=0, description="seconds a published event stays in the outbox"
@@ -161,11 +168,6 @@ class Settings(BaseSettings):
         ge=0,
         description="shortest time, in seconds, between the starts of two relay rounds: "
         "under load each round carries more events",
-    )
-    events_fast_path: bool = Field(
-        default=True,
-        description="publish through the relay's own lean NATS connection; false: "
-        "through nats-py's JetStream client",
     )
     dev_mode: bool = Field(default=False, description="set by `serve --dev` (make run)")
 

@@ -106,14 +106,3 @@ async def test_openapi_documents_every_operation(client: httpx.AsyncClient) -> N
     assert "Problem" in schema["components"]["schemas"]
     assert schema["components"]["schemas"]["UserCreate"]["examples"]
     assert "/users/{user_id}/" not in schema["paths"]
-
-
-def test_the_run_uses_the_execution_path_it_was_asked_for(
-    container: Container, db_fast_path: bool
-) -> None:
-    """`--db-fast-path` reaches the service's own unit of work factory on PostgreSQL."""
-    factory = container.unit_of_work()
-    if container.backend() == "sqlalchemy":
-        assert factory.fast_path is db_fast_path
-    else:
-        assert not hasattr(factory, "fast_path")

@@ -28,10 +28,10 @@ def engine(request: pytest.FixtureRequest) -> AsyncEngine | None:
 
 
 @pytest.fixture
-async def uow(engine: AsyncEngine | None, db_fast_path: bool) -> AsyncIterator[UnitOfWorkFactory]:
+async def uow(engine: AsyncEngine | None) -> AsyncIterator[UnitOfWorkFactory]:
     if engine is None:
         yield InMemoryUnitOfWorkFactory()
         return
     await empty_tables(engine)
-    yield SqlAlchemyUnitOfWorkFactory(engine, fast_path=db_fast_path)
+    yield SqlAlchemyUnitOfWorkFactory(engine)
     await empty_tables(engine)

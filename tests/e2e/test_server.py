@@ -170,7 +170,7 @@ def test_dev_mode_refuses_several_workers(installed: Installed) -> None:
 
 
 @pytest.mark.parametrize(
-    ("variable", "value"), [("DB_FAST_PATH", "sometimes"), ("DB_POOL_SIZE", "many")]
+    ("variable", "value"), [("DB_PGBOUNCER", "sometimes"), ("DB_POOL_SIZE", "many")]
 )
 def test_a_setting_it_cannot_parse_is_refused_by_name(
     installed: Installed, variable: str, value: str

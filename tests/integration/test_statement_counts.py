@@ -27,11 +27,9 @@ from users_service.application.users.update import UpdateUser
 
 
 @pytest.fixture
-async def uow(
-    engine: AsyncEngine, db_fast_path: bool
-) -> AsyncIterator[SqlAlchemyUnitOfWorkFactory]:
+async def uow(engine: AsyncEngine) -> AsyncIterator[SqlAlchemyUnitOfWorkFactory]:
     await empty_tables(engine)
-    yield SqlAlchemyUnitOfWorkFactory(engine, fast_path=db_fast_path)
+    yield SqlAlchemyUnitOfWorkFactory(engine)
     await empty_tables(engine)
 
 
@@ -86,13 +84,13 @@ async def test_register_one_is_one_statement(
 async def test_only_single_creates_run_without_transaction_control(
     engine: AsyncEngine,
 ) -> None:
-    """Creating one user is one INSERT, atomic by itself: on PostgreSQL's fast path it is
+    """Creating one user is one INSERT, atomic by itself: on PostgreSQL it is
     sent with no BEGIN and no COMMIT around it (two round trips saved). Updates and
     deletes keep their transaction (a cancelled one must not land late), and so does a
     multi-row batch, which stays all or nothing. SQLite, in process, keeps BEGIN
-    IMMEDIATE. (The fast path's own behaviour: whatever --db-fast-path says.)"""
+    IMMEDIATE."""
     await empty_tables(engine)
-    uow = SqlAlchemyUnitOfWorkFactory(engine, fast_path=True)
+    uow = SqlAlchemyUnitOfWorkFactory(engine)
     clock = SteppingClock()
     register = RegisterUsers(uow, clock, EMAILS)
     async with count_statements(engine) as log:
@@ -137,12 +135,12 @@ async def test_echo_logs_statements_on_every_path(
 async def test_with_events_each_change_and_its_event_are_one_statement(
     engine: AsyncEngine,
 ) -> None:
-    """With events on, PostgreSQL's fast path still sends a single create as one
+    """With events on, PostgreSQL still sends a single create as one
     statement with no BEGIN/COMMIT (a data-modifying CTE writes the user and its event),
     and an update or a delete as one statement in its transaction. SQLite writes the
     event as a second INSERT in the same transaction."""
     await empty_tables(engine)
-    uow = SqlAlchemyUnitOfWorkFactory(engine, fast_path=True)
+    uow = SqlAlchemyUnitOfWorkFactory(engine)
     clock = SteppingClock()
     events = EventPolicy()
     async with count_statements(engine) as log:

@@ -49,16 +49,10 @@ def database_url(request: pytest.FixtureRequest) -> str:
     return url
 
 
-# Each through the relay's lean connection (EVENTS_FAST_PATH, the default) and through
-# nats-py's JetStream client.
-PUBLISHING = pytest.mark.parametrize("fast_path", [True, False], ids=["wire", "nats-py"])
-
-
-@PUBLISHING
 async def test_every_change_arrives_once_in_order_as_the_api_shows_it(
-    database_url: str, nats: NatsServer, fast_path: bool
+    database_url: str, nats: NatsServer
 ) -> None:
-    async with serve(_settings(database_url, nats, events_fast_path=fast_path)) as service:
+    async with serve(_settings(database_url, nats)) as service:
         client = service.client
         ada = await client.post("/users", json={"email": "ada@example.com", "name": "Ada"})
         assert ada.status_code == 201
@@ -186,6 +180,7 @@ def _publisher(settings: Settings) -> JetStreamPublisher:
         redact=False,
         max_age=3600,
         duplicate_window=120,
+        timeout=settings.events_publish_timeout,
     )
 
 
@@ -269,11 +264,10 @@ def _relay_settings(batch: int) -> RelaySettings:
     return RelaySettings(batch_size=batch, poll_max=0.1)
 
 
-@PUBLISHING
 async def test_the_broker_killed_under_write_load_loses_nothing(
-    database_url: str, nats: NatsServer, fast_path: bool
+    database_url: str, nats: NatsServer
 ) -> None:
-    async with serve(_settings(database_url, nats, events_fast_path=fast_path)) as service:
+    async with serve(_settings(database_url, nats)) as service:
         ids = []
         for i in range(5):
             created = await service.client.post(

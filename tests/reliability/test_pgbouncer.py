@@ -95,20 +95,15 @@ async def _mixed_load(client: httpx.AsyncClient, run: str) -> Counter[int]:
     return Counter(r.status_code for r in responses)
 
 
-@pytest.mark.parametrize("fast_path", [True, False], ids=["fast-path", "sqlalchemy-path"])
 async def test_concurrent_requests_are_all_answered_right(
-    bouncer_url: str, bouncer: PgBouncer, fast_path: bool
+    bouncer_url: str, bouncer: PgBouncer
 ) -> None:
-    settings = make_settings(
-        bouncer_url, db_pgbouncer=True, db_fast_path=fast_path, db_pool_size=20
-    )
+    settings = make_settings(bouncer_url, db_pgbouncer=True, db_pool_size=20)
     async with serve(settings) as service:
-        counts = await _mixed_load(service.client, "fast" if fast_path else "generic")
+        counts = await _mixed_load(service.client, "load")
     assert set(counts) <= {200, 201}, counts
     assert "prepared statement" not in bouncer.log()
-    FIGURES[f"{CONCURRENT} concurrent requests ({'fast path' if fast_path else 'SQLAlchemy'})"] = (
-        dict(sorted(counts.items()))
-    )
+    FIGURES[f"{CONCURRENT} concurrent requests"] = dict(sorted(counts.items()))
 
 
 async def test_the_shipped_configuration_serves_the_service(

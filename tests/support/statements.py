@@ -1,12 +1,11 @@
 """Counts the SQL statements an engine runs, to prove there is no N+1.
 
-SQLite statements, and PostgreSQL ones without the fast path, go through SQLAlchemy's
-cursor events, synchronously. Fast-path statements run on the asyncpg connection itself,
-so they are seen by asyncpg's query logger, attached to each connection the fast path
-checks out while counting (by wrapping its `checkout`: a pool listener would make the
-fast path step aside). asyncpg does not call its loggers when a statement finishes but
-schedules them (`loop.call_soon`), so a record may still be on its way when the counted
-block ends.
+SQLite statements go through SQLAlchemy's cursor events, synchronously. PostgreSQL
+statements run on the asyncpg connection itself, so they are seen by asyncpg's query
+logger, attached to each connection the pool lends while counting (a pool `checkout`
+listener). asyncpg does not call its loggers when a statement finishes but schedules
+them (`loop.call_soon`), so a record may still be on its way when the counted block
+ends.
 
 So the count is not read after some number of loop turns: at the block's end, each
 connection that was lent sends an end-of-log marker down the same road, through
@@ -28,7 +27,6 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.support.timing import bound
-from users_service.adapters.sqlalchemy import fast_path
 
 _DATA_VERBS = ("SELECT", "INSERT", "UPDATE", "DELETE", "WITH")
 _TCL = ("BEGIN", "COMMIT", "ROLLBACK")
@@ -64,7 +62,7 @@ async def count_statements(engine: AsyncEngine) -> AsyncIterator[StatementLog]:
     log = StatementLog()
     sync_engine = engine.sync_engine
     loop = asyncio.get_running_loop()
-    lent: dict[int, Any] = {}  # id -> asyncpg connection the fast path was lent
+    lent: dict[int, Any] = {}  # id -> asyncpg connection the pool lent
     markers_due = 0
     delivered = asyncio.Event()
     delivered.set()  # nothing is on its way yet
@@ -89,22 +87,17 @@ async def count_statements(engine: AsyncEngine) -> AsyncIterator[StatementLog]:
         delivered.clear()
         loop.call_soon(log_query, _END_OF_LOG)
 
-    usual_checkout = fast_path.checkout
-
-    async def logged_checkout(checkout_engine: AsyncEngine) -> Any:
-        # Not a pool listener: a listener would make the fast path step aside.
-        pooled = await usual_checkout(checkout_engine)
-        driver = pooled.driver_connection
-        if checkout_engine is engine and id(driver) not in lent:
+    def checked_out(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        driver = dbapi_connection.driver_connection
+        if id(driver) not in lent and hasattr(driver, "add_query_logger"):
             driver.add_query_logger(log_query)
             lent[id(driver)] = driver
-        return pooled
 
     event.listen(sync_engine, "before_cursor_execute", record)
-    fast_path.checkout = logged_checkout  # type: ignore[assignment]
+    event.listen(sync_engine.pool, "checkout", checked_out)
     try:
         yield log
-        fast_path.checkout = usual_checkout  # type: ignore[assignment]
+        event.remove(sync_engine.pool, "checkout", checked_out)
         while lent:
             end_log(lent.popitem()[1])
         try:
@@ -115,7 +108,8 @@ async def count_statements(engine: AsyncEngine) -> AsyncIterator[StatementLog]:
                 f"the end of every connection's log within {bound(DELIVERED_WITHIN)} s"
             ) from None
     finally:
-        fast_path.checkout = usual_checkout  # type: ignore[assignment]
+        if event.contains(sync_engine.pool, "checkout", checked_out):
+            event.remove(sync_engine.pool, "checkout", checked_out)
         event.remove(sync_engine, "before_cursor_execute", record)
         for driver in lent.values():
             driver.remove_query_logger(log_query)

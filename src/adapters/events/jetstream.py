@@ -7,25 +7,53 @@ acknowledgement before the next is sent, and a user's chain stops at its first f
 (the rest stay in the outbox for the next round). Different users' events go out
 together, in waves (see `publish`).
 
-nats-py connects, follows the server and manages the stream. The events themselves go
-through `wire.NatsWire` (the fast path, `fast=True`), or nats-py's `publish_async`.
+Everything goes through nats-py's public API: it connects (TLS, NKEYs and credentials
+files included, `NatsOptions`), follows the server, manages the stream and publishes
+with `publish_async`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlparse
 
 from users_service.adapters.events import cloudevents
-from users_service.adapters.events.wire import NO_ACKNOWLEDGEMENT, NatsWire, WireUnsupported
 from users_service.application.events import UserEvent
 
 logger = logging.getLogger("users_service.events")
 STREAM_SUBJECTS = f"{cloudevents.SUBJECT_PREFIX}>"
+NO_ACKNOWLEDGEMENT = "no acknowledgement in time"
+
+
+@dataclass(frozen=True, slots=True)
+class NatsOptions:
+    """How to reach the broker beyond its URL (`user:password@` or a token may be in the
+    URL itself): TLS with a CA of one's own and a client certificate, an NKEY seed, or a
+    credentials file (a JWT and its NKEY, as `nsc` writes them)."""
+
+    tls_ca_file: str | None = None
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    nkeys_seed_file: str | None = None
+    credentials_file: str | None = None
+
+    def connect_arguments(self) -> dict[str, Any]:
+        arguments: dict[str, Any] = {}
+        if self.tls_ca_file or self.tls_cert_file:
+            context = ssl.create_default_context(cafile=self.tls_ca_file)
+            if self.tls_cert_file:
+                context.load_cert_chain(self.tls_cert_file, self.tls_key_file)
+            arguments["tls"] = context
+        if self.nkeys_seed_file:
+            arguments["nkeys_seed"] = self.nkeys_seed_file
+        if self.credentials_file:
+            arguments["user_credentials"] = self.credentials_file
+        return arguments
 
 
 class JetStreamPublisher:
@@ -38,8 +66,8 @@ class JetStreamPublisher:
         redact: bool,
         max_age: float,
         duplicate_window: float,
-        timeout: float = 5.0,
-        fast: bool = True,
+        timeout: float,
+        options: NatsOptions | None = None,
     ) -> None:
         self._url = url
         self._stream = stream
@@ -51,8 +79,7 @@ class JetStreamPublisher:
         self._client: Any = None
         self._js: Any = None
         self._stream_ready = False
-        self._fast = fast
-        self._wire: NatsWire | None = None
+        self._options = options or NatsOptions()
 
     async def connect(self) -> None:
         """Connected, and the stream there; raises when the broker cannot be reached."""
@@ -72,6 +99,7 @@ class JetStreamPublisher:
                 reconnect_time_wait=0.5,
                 error_cb=_log_error,
                 disconnected_cb=_log_disconnected,
+                **self._options.connect_arguments(),
             )
             self._js = self._client.jetstream(timeout=self._timeout)
             self._stream_ready = False
@@ -80,15 +108,6 @@ class JetStreamPublisher:
         if not self._stream_ready:
             await self._ensure_stream()
             self._stream_ready = True
-        if self._fast and (self._wire is None or not self._wire.is_open):
-            server = self._client.connected_url
-            if server is None:
-                raise ConnectionError(f"NATS at {self._url} is not connected")
-            try:
-                self._wire = await NatsWire.open(server, urlparse(self._url), self._timeout)
-            except WireUnsupported as exc:
-                logger.info("publishing through nats-py", extra={"reason": str(exc)})
-                self._fast = False
         return self._js
 
     async def _ensure_stream(self) -> None:
@@ -153,8 +172,6 @@ class JetStreamPublisher:
             )
             for event in wave
         ]
-        if self._wire is not None and self._fast:
-            return await self._wire.publish(messages, self._stream, self._timeout)
         futures = [
             await self._js.publish_async(
                 subject, payload, stream=self._stream, headers={"Nats-Msg-Id": message_id}
@@ -172,8 +189,6 @@ class JetStreamPublisher:
         ]
 
     async def close(self) -> None:
-        if self._wire is not None:
-            self._wire.close()
         if self._client is not None and not self._client.is_closed:
             await self._client.drain()
 

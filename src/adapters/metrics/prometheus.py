@@ -16,8 +16,11 @@ Two modes, the same code:
   instead). Gauges are summed over live workers ("livesum"); a dead worker's files are
   dropped when it exits or, if it died, at the next scrape.
 
-Nothing here attaches a pool event listener: the fast path's checkout steps aside when
-listeners exist (15 to 30 µs a request). The pools' own counters are read instead.
+The request path costs little by prometheus-client's public API alone: each label set is
+resolved to its child once and kept (a request then costs a dictionary look-up, not a
+label parse), and a request observes three series: the active-requests gauge, its
+duration and its statements' durations. No pool event listener runs on checkout: the
+pools' own counters are read once a second instead.
 """
 
 from __future__ import annotations
@@ -40,8 +43,6 @@ from prometheus_client import (
     multiprocess,
 )
 from prometheus_client.exposition import choose_encoder
-
-from users_service.adapters.metrics.tally import GaugeTally, HistogramTally
 
 MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 # OpenTelemetry's advice for http.server.request.duration (seconds).
@@ -70,8 +71,7 @@ class PrometheusMetrics:
     """The registry and every instrument; the use cases see it as `UsageMetrics`, the
     HTTP edge and the adapters through the methods they call."""
 
-    def __init__(self, version: str, revision: str, *, batched: bool = True) -> None:
-        self._batched = batched
+    def __init__(self, version: str, revision: str) -> None:
         self._directory = multiprocess_directory()
         self.multiprocess = self._directory is not None
         # Registered on a registry of this object's own, never the global one: several
@@ -192,12 +192,11 @@ class PrometheusMetrics:
         else:
             for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
                 registry.register(collector)
-        # Label sets resolved once: a request then costs a dict look-up, not a label parse
-        # (about 1.4 µs each). The keys are bounded: methods, route templates, statuses,
-        # statement names.
-        self._active: dict[str, GaugeTally] = {}
-        self._durations: dict[tuple[str, str, int], HistogramTally] = {}
-        self._statements: dict[str, HistogramTally] = {}
+        # Label sets resolved once: a request then costs a dict look-up, not a label parse.
+        # The keys are bounded: methods, route templates, statuses, statement names.
+        self._active: dict[str, Any] = {}
+        self._durations: dict[tuple[str, str, int], Any] = {}
+        self._statements: dict[str, Any] = {}
 
     # -- UsageMetrics (the use cases)
     def users_created(self, count: int) -> None:
@@ -218,24 +217,25 @@ class PrometheusMetrics:
         self.outbox_oldest_age.set(oldest_age_seconds or 0.0)
 
     # -- the HTTP edge
-    def request_started(self, method: str) -> GaugeTally:
+    def request_started(self, method: str) -> Any:
+        """The method's active-requests gauge, raised; `request_finished` lowers it."""
         active = self._active.get(method)
         if active is None:
-            child = self.http_active.labels(method)
-            active = self._active[method] = GaugeTally(child, self._batched)
-        active.up()
+            active = self._active[method] = self.http_active.labels(method)
+        active.inc()
         return active
 
     def request_finished(
-        self, active: GaugeTally, method: str, route: str, status: int, seconds: float
+        self, active: Any, method: str, route: str, status: int, seconds: float
     ) -> None:
-        active.down()
+        active.dec()
         key = (method, route, status)
         duration = self._durations.get(key)
         if duration is None:
             error_type = str(status) if status >= 500 else ""
-            child = self.http_duration.labels(method, route, str(status), error_type)
-            duration = self._durations[key] = HistogramTally(child, HTTP_BUCKETS, self._batched)
+            duration = self._durations[key] = self.http_duration.labels(
+                method, route, str(status), error_type
+            )
         duration.observe(seconds)
 
     def conflict(self, reason: str) -> None:
@@ -265,8 +265,7 @@ class PrometheusMetrics:
     def statement(self, name: str, seconds: float) -> None:
         duration = self._statements.get(name)
         if duration is None:
-            child = self.db_duration.labels(name)
-            duration = self._statements[name] = HistogramTally(child, DB_BUCKETS, self._batched)
+            duration = self._statements[name] = self.db_duration.labels(name)
         duration.observe(seconds)
 
     def watch_pool(self, name: str, stats: Callable[[], PoolStats]) -> None:
@@ -277,17 +276,9 @@ class PrometheusMetrics:
         """The replica's last measured lag (None: it did not answer) and whether it serves."""
         self._replica = read
 
-    def flush(self) -> None:
-        """The tallies into the instruments (tally.py): on the event loop's thread."""
-        for tallies in (self._active, self._durations, self._statements):
-            for tally in tallies.values():
-                tally.flush()
-
     def sample_pools(self) -> None:
-        """The tallies flushed, and the pools' own counters into gauges (and, with
-        several workers, this worker's process figures): once a second, from the app's
-        lifespan."""
-        self.flush()
+        """The pools' own counters into gauges (and, with several workers, this worker's
+        process figures): once a second, from the app's lifespan."""
         for name, read in self._pools.items():
             stats = read()
             self.db_connections.labels(name, "used").set(stats.used)
@@ -317,7 +308,6 @@ class PrometheusMetrics:
 
     def worker_exiting(self) -> None:
         """This worker's live gauges leave the sums (multiprocess mode)."""
-        self.flush()  # counters keep what this worker counted
         if self._directory is not None:
             multiprocess.mark_process_dead(os.getpid(), str(self._directory))
 

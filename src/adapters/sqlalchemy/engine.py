@@ -11,7 +11,6 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from users_service.adapters.sqlalchemy import pooler
-from users_service.adapters.sqlalchemy.fast_path import LazyConnect
 
 # Execution option naming a SQLite read: it takes a plain BEGIN, not BEGIN IMMEDIATE.
 SQLITE_READ_ONLY = "users_sqlite_read_only"
@@ -32,7 +31,6 @@ class EngineOptions:
     statement_timeout: float = 5.0
     sqlite_busy_timeout: float = 5.0
     echo: bool = False
-    fast_path: bool = True  # PostgreSQL: see fast_path.py
     pgbouncer: bool = False  # PostgreSQL behind a transaction-mode pooler: see pooler.py
 
 
@@ -71,8 +69,10 @@ def _postgresql_engine(url: URL, options: EngineOptions) -> AsyncEngine:
     engine = create_async_engine(
         url,
         **_pool_arguments(options),
+        # Each session settles its own transaction on the driver and invalidates a
+        # connection it could not settle (sessions.py): nothing is left to reset.
+        pool_reset_on_return=None,
         connect_args={
-            **({"async_creator_fn": LazyConnect} if options.fast_path else {}),
             **(pooler.pgbouncer_connect_args() if options.pgbouncer else {}),
             "timeout": options.connect_timeout,
             # Client-side bound on every statement: when the server goes silent (network
@@ -82,14 +82,7 @@ def _postgresql_engine(url: URL, options: EngineOptions) -> AsyncEngine:
             "server_settings": _server_settings(options),
         },
     )
-    if options.pgbouncer:
-        timeouts = pooler.timeouts_sql(options.statement_timeout)
-
-        @event.listens_for(engine.sync_engine, "begin")
-        def _timeouts(connection: Any) -> None:
-            for statement in timeouts:  # SET LOCAL, in a transaction that exists anyway
-                connection.exec_driver_sql(statement)
-    else:
+    if not options.pgbouncer:
         pooler.refuse_poolers(engine)
     return engine
 

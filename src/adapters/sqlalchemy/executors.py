@@ -1,8 +1,10 @@
-"""How the repositories run the statements of `statements.py`: an `Executor`.
+"""How the repositories run the statements of `statements.py`: an `Executor`, one per
+backend.
 
-`ConnectionExecutor` runs them through SQLAlchemy's own async execution (an
-`AsyncConnection`): every dialect, and PostgreSQL with `DB_FAST_PATH=false`. The
-PostgreSQL fast path has its own executor, in `fast_path.py`.
+- PostgreSQL: `DriverExecutor` runs each statement's compiled SQL (`compiled.py`) on the
+  asyncpg connection that SQLAlchemy's pool lends, through asyncpg's public API.
+- SQLite: `ConnectionExecutor` runs them through SQLAlchemy's own async execution (an
+  `AsyncConnection`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Executable
+
+from users_service.adapters.sqlalchemy.compiled import CompiledStatement, StatementCache
 
 Row = Sequence[Any]
 Params = Mapping[str, Any] | Sequence[Mapping[str, Any]]
@@ -50,3 +54,33 @@ class ConnectionExecutor:
     async def rowcount(self, statement: Executable, params: Mapping[str, Any]) -> int:
         result = await self._connection.execute(statement, dict(params))
         return int(result.rowcount)
+
+
+class DriverExecutor:
+    """Compiled statements on an asyncpg connection. With an echoing engine (DB_ECHO),
+    each statement's SQL goes to the engine's own logger."""
+
+    def __init__(self, driver_connection: Any, cache: StatementCache, echo: Any = None) -> None:
+        self._driver = driver_connection
+        self._cache = cache
+        self._echo = echo
+        self.dialect_name = "postgresql"
+
+    def _compiled(self, statement: Executable) -> CompiledStatement:
+        compiled = self._cache(statement)
+        if self._echo is not None:
+            self._echo.info(compiled.sql)
+        return compiled
+
+    async def rows(self, statement: Executable, params: Params) -> list[Row]:
+        if not isinstance(params, Mapping):
+            raise TypeError("on asyncpg, batch with array parameters in one statement")
+        compiled = self._compiled(statement)
+        return list(await self._driver.fetch(compiled.sql, *compiled.arguments(params)))
+
+    async def rowcount(self, statement: Executable, params: Mapping[str, Any]) -> int:
+        compiled = self._compiled(statement)
+        status: str = await self._driver.execute(compiled.sql, *compiled.arguments(params))
+        # asyncpg returns the command tag, e.g. "DELETE 3" or "UPDATE 1".
+        tail = status.rsplit(" ", 1)[-1]
+        return int(tail) if tail.isdigit() else 0

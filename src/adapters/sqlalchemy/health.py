@@ -3,6 +3,8 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from users_service.adapters.sqlalchemy.sessions import driver_for, scalar
+
 _PING = text("SELECT 1")
 
 
@@ -11,7 +13,7 @@ class DatabasePing:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self._driver = driver_for(engine)
 
     async def __call__(self) -> None:
-        async with self._engine.connect() as connection:
-            await connection.execute(_PING)
+        await scalar(self._engine, self._driver, _PING)

@@ -2,14 +2,15 @@
 
 With `DB_PGBOUNCER=true` every transaction may run on another server connection, so:
 
-- no named prepared statements: asyncpg's statement cache is off (it then re-parses each
-  statement in the same message batch as its execution), and SQLAlchemy's own path gives
-  each statement a unique name and caches none (its documented recipe);
+- no named prepared statements: asyncpg's statement cache is off, so each statement is
+  an unnamed one, described and then parsed again in the same message batch as its
+  execution (so on the same server connection); SQLAlchemy's own execution (migrations)
+  gives each statement a unique name and caches none (its documented recipe);
 - no startup parameters but `application_name` (PgBouncer refuses or drops the others):
   `statement_timeout`, `lock_timeout` and `jit` come from the role's settings instead
   (`role_settings`, applied by `users-service migrate --role-settings`), with asyncpg's
-  client-side `command_timeout` as the backstop, and `SET LOCAL` inside the transactions
-  that exist anyway;
+  client-side `command_timeout` as the backstop, and `SET LOCAL` sent with the BEGIN of
+  the transactions that exist anyway (`sessions.Driver`);
 - no session state that outlives a transaction.
 
 Without the setting, a pooler is noticed when a connection is made: PgBouncer answers the
@@ -48,7 +49,7 @@ def _unique_statement_name() -> str:
 
 def pgbouncer_connect_args() -> dict[str, Any]:
     return {
-        "statement_cache_size": 0,  # asyncpg: no named statements on the fast path
+        "statement_cache_size": 0,  # asyncpg: no named statements
         "prepared_statement_cache_size": 0,  # SQLAlchemy's asyncpg adapter
         "prepared_statement_name_func": _unique_statement_name,
     }
@@ -64,12 +65,6 @@ def timeouts_sql(statement_timeout: float) -> list[str]:
         f"SET LOCAL statement_timeout = {ms}",
         f"SET LOCAL lock_timeout = {ms}",
     ]
-
-
-def begin_with_timeouts(statement_timeout: float) -> str:
-    """How a fast-path transaction begins behind a pooler: BEGIN and the SET LOCALs in
-    one simple-protocol round trip."""
-    return "; ".join(["BEGIN", *timeouts_sql(statement_timeout)])
 
 
 def role_settings(role: str, database: str, statement_timeout: float) -> list[str]:
@@ -88,7 +83,7 @@ _REFUSED_PARAMETER = "unsupported startup parameter"
 
 def refuse_poolers(engine: AsyncEngine) -> None:
     """Refuse connections that go through a pooler (a pool `connect` listener: it runs
-    once per new connection, never on checkout, so the fast path is unaffected)."""
+    once per new connection, never on checkout)."""
 
     warned = False
 

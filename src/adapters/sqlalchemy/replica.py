@@ -22,6 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from users_service.adapters.sqlalchemy.errors import is_transient
+from users_service.adapters.sqlalchemy.sessions import driver_for, scalar
 
 MEASURE_EVERY = 1.0  # seconds
 
@@ -37,6 +38,7 @@ _LAG = text(
 class Replica:
     def __init__(self, engine: AsyncEngine, max_lag: float) -> None:
         self.engine = engine
+        self._driver = driver_for(engine)
         self._max_lag = max_lag
         self._measured_at: float | None = None
         self._usable = False
@@ -58,8 +60,7 @@ class Replica:
 
     async def _measure(self) -> None:
         try:
-            async with self.engine.connect() as connection:
-                lag = float((await connection.execute(_LAG)).scalar_one())
+            lag = float(await scalar(self.engine, self._driver, _LAG))
         except Exception as exc:
             if not is_transient(exc):
                 raise

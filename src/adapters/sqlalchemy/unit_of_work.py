@@ -1,85 +1,28 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Self
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from users_service.adapters.sqlalchemy import fast_path
-from users_service.adapters.sqlalchemy.engine import SQLITE_READ_ONLY
 from users_service.adapters.sqlalchemy.errors import is_transient, unavailable
-from users_service.adapters.sqlalchemy.executors import ConnectionExecutor, Executor
-from users_service.adapters.sqlalchemy.fast_path import (
-    FastPath,
-    StatementCache,
-    UnnamedStatements,
-)
+from users_service.adapters.sqlalchemy.executors import Executor
 from users_service.adapters.sqlalchemy.idempotency import SqlAlchemyIdempotencyRepository
 from users_service.adapters.sqlalchemy.instrumentation import Instrumentation, instrumented
 from users_service.adapters.sqlalchemy.outbox import SqlAlchemyOutbox
 from users_service.adapters.sqlalchemy.replica import Replica
 from users_service.adapters.sqlalchemy.repository import SqlAlchemyUserRepository
+from users_service.adapters.sqlalchemy.sessions import (
+    Driver,
+    Session,
+    driver_for,
+    open_session,
+)
 from users_service.application.errors import ReplicaUnavailable
 from users_service.application.repository import UserRepository
 from users_service.application.unit_of_work import InsertOnlyUsers, InsertOnlyViolation
-
-
-class _Session(Protocol):
-    executor: Executor
-
-    async def commit(self) -> None: ...
-
-    def release_now(self, failed: bool) -> bool:
-        """Give the connection back without awaiting, if nothing is left to settle."""
-        ...
-
-    async def close(self, failed: bool) -> None:
-        """Settle what is left (roll back), then give the connection back."""
-        ...
-
-
-class _ConnectionSession:
-    """Any dialect (SQLite here): a SQLAlchemy `AsyncConnection` and its transaction."""
-
-    def __init__(self, connection: AsyncConnection) -> None:
-        self._connection = connection
-        self.executor: Executor = ConnectionExecutor(connection)
-
-    async def commit(self) -> None:
-        await self._connection.commit()
-
-    def release_now(self, failed: bool) -> bool:
-        return False
-
-    async def close(self, failed: bool) -> None:
-        try:
-            if failed:  # its state is in doubt (a vanished statement, a read-only server)
-                await self._connection.invalidate()
-            await self._connection.close()  # rolls back whatever was not committed
-        except Exception as exc:  # a dead connection is discarded by the pool anyway
-            if not is_transient(exc):
-                raise
-
-
-async def _open(
-    engine: AsyncEngine,
-    fast: FastPath | None,
-    read_only: bool,
-    insert_only: bool,
-    snapshot: bool = False,
-) -> _Session:
-    if fast is not None:
-        return await fast_path.open_session(
-            engine, fast, transaction=not (read_only or insert_only), snapshot=snapshot
-        )
-    connection = await engine.connect()
-    if read_only:
-        # SQLite: a plain BEGIN; in WAL mode its reads already share one snapshot.
-        await connection.execution_options(**{SQLITE_READ_ONLY: True})
-    if snapshot and connection.dialect.name == "postgresql":
-        await connection.execution_options(isolation_level="REPEATABLE READ")
-    return _ConnectionSession(connection)
 
 
 class Waiting:
@@ -95,14 +38,16 @@ class Waiting:
 async def _open_counted(
     waiting: Waiting,
     engine: AsyncEngine,
-    fast: FastPath | None,
+    driver: Driver | None,
     read_only: bool,
     insert_only: bool,
     snapshot: bool = False,
-) -> _Session:
+) -> Session:
     waiting.count += 1
     try:
-        return await _open(engine, fast, read_only, insert_only, snapshot)
+        return await open_session(
+            engine, driver, read_only=read_only, insert_only=insert_only, snapshot=snapshot
+        )
     finally:
         waiting.count -= 1
 
@@ -115,7 +60,7 @@ class SqlAlchemyUnitOfWork:
         self,
         engine: AsyncEngine,
         *,
-        fast: FastPath | None = None,
+        driver: Driver | None = None,
         read_only: bool = False,
         insert_only: bool = False,
         snapshot: bool = False,
@@ -129,10 +74,10 @@ class SqlAlchemyUnitOfWork:
         self._engine = engine
         self._replica = replica  # a read-only unit that may run there
         self._on_replica = False
-        self._fast = fast
+        self._driver = driver
         self._read_only = read_only
         self._insert_only = insert_only
-        self._session: _Session | None = None
+        self._session: Session | None = None
         self._insert_only_users: InsertOnlyUsers | None = None
 
     def _executor(self) -> Executor:
@@ -159,7 +104,7 @@ class SqlAlchemyUnitOfWork:
             raise InsertOnlyViolation("an insert-only unit of work has no outbox")
         return SqlAlchemyOutbox(self._executor())
 
-    def _open_session(self) -> _Session:
+    def _open_session(self) -> Session:
         if self._session is None:
             raise RuntimeError("the unit of work is not open: use `async with`")
         return self._session
@@ -170,7 +115,7 @@ class SqlAlchemyUnitOfWork:
         if replica is not None and await replica.usable():
             try:
                 self._session = await _open_counted(
-                    replica_waiting, replica.engine, self._fast, True, False
+                    replica_waiting, replica.engine, self._driver, True, False
                 )
             except Exception as exc:
                 if not is_transient(exc):
@@ -183,7 +128,7 @@ class SqlAlchemyUnitOfWork:
             self._session = await _open_counted(
                 primary_waiting,
                 self._engine,
-                self._fast,
+                self._driver,
                 self._read_only,
                 self._insert_only,
                 self._snapshot,
@@ -208,9 +153,8 @@ class SqlAlchemyUnitOfWork:
             if self._insert_only and not failed:
                 # The insert stands, commit or not (a no-op where it ran on its own).
                 await session.commit()
-            if not session.release_now(failed):
-                # Shielded: a cancelled request must still return (or discard) its connection.
-                await asyncio.shield(session.close(failed))
+            # Shielded: a cancelled request must still return (or discard) its connection.
+            await asyncio.shield(session.close(failed))
         if exc is not None and is_transient(exc):
             if self._on_replica and self._replica is not None:
                 self._replica.failed()
@@ -222,16 +166,14 @@ class SqlAlchemyUnitOfWork:
 
 
 class SqlAlchemyUnitOfWorkFactory:
-    """Units of work on `engine`; on PostgreSQL through the fast path (`fast_path.py`)
-    unless `fast_path=False`."""
+    """Units of work on `engine`: on PostgreSQL through the driver (`sessions.py`), with
+    `set_locals` run at the start of each transaction (behind PgBouncer, the timeouts)."""
 
     def __init__(
         self,
         engine: AsyncEngine,
         *,
-        fast_path: bool = True,
-        begin: str = "BEGIN",
-        pgbouncer: bool = False,
+        set_locals: Sequence[str] = (),
         replica: Replica | None = None,
         instrumentation: Instrumentation | None = None,
     ) -> None:
@@ -240,15 +182,7 @@ class SqlAlchemyUnitOfWorkFactory:
         self.instrumentation = instrumentation
         # Read by the metrics: one integer each way per unit of work.
         self.waiting = (Waiting(), Waiting())
-        use_fast_path = fast_path and engine.dialect.name == "postgresql"
-        unnamed = UnnamedStatements() if pgbouncer else None
-        self._fast = (
-            FastPath(StatementCache(engine.dialect), begin, unnamed) if use_fast_path else None
-        )
-
-    @property
-    def fast_path(self) -> bool:
-        return self._fast is not None
+        self._driver = driver_for(engine, set_locals)
 
     def __call__(
         self,
@@ -260,7 +194,7 @@ class SqlAlchemyUnitOfWorkFactory:
     ) -> SqlAlchemyUnitOfWork:
         return SqlAlchemyUnitOfWork(
             self.engine,
-            fast=self._fast,
+            driver=self._driver,
             read_only=read_only or snapshot,
             insert_only=insert_only,
             snapshot=snapshot,

@@ -219,7 +219,6 @@ def _serve_metrics(app: FastAPI, metrics: PrometheusMetrics) -> None:
 
     async def metrics_endpoint(request: Request) -> Response:
         accept = request.headers.get("accept")
-        metrics.flush()  # here, on the loop's thread: the tallies are the loop's
         body, content_type = await run_in_threadpool(metrics.exposition, accept)
         return Response(body, media_type=content_type)
 
