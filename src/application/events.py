@@ -31,6 +31,14 @@ class EventContext:
     change itself (the W3C `traceparent` of the request that made it, if traced)."""
 
     traceparent: str | None = None
+    # When the change happened, for a change that leaves no row to carry it (a deletion):
+    # from the use case's clock.
+    occurred_at: datetime | None = None
+
+    def time_of_deletion(self) -> datetime:
+        if self.occurred_at is None:
+            raise ValueError("a deletion's event needs its time (EventContext.occurred_at)")
+        return self.occurred_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +51,8 @@ class EventPolicy:
     # Called after a change and its event committed (an in-process relay polls at once).
     committed: Callable[[], None] = lambda: None
 
-    def context(self) -> EventContext | None:
-        return EventContext(self.traceparent()) if self.enabled else None
+    def context(self, occurred_at: datetime | None = None) -> EventContext | None:
+        return EventContext(self.traceparent(), occurred_at) if self.enabled else None
 
 
 NO_EVENTS = EventPolicy(enabled=False)

@@ -72,7 +72,7 @@ class OutboxRelay:
         self.published = 0
 
     def wake(self) -> None:
-        """Poll now (a change was committed, as NOTIFY or an in-process write says)."""
+        """Poll now: an in-process write has committed a change."""
         self._wake.set()
 
     async def round(self) -> int | None:

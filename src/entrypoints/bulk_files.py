@@ -8,7 +8,7 @@ import csv
 import gzip
 import io
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -74,15 +74,25 @@ def open_source(path: str) -> Source:
 
 
 def read_rows(
-    source: Source, fmt: Format, email_column: str = "email", name_column: str = "name"
+    source: Source,
+    fmt: Format,
+    email_column: str = "email",
+    name_column: str = "name",
+    on_header: Callable[[Sequence[str]], None] | None = None,
 ) -> Iterator[ImportRow]:
+    """The rows of `source`; for a CSV, `on_header` is told its header first."""
     if fmt == "csv":
-        yield from _csv_rows(source.text, email_column, name_column)
+        yield from _csv_rows(source.text, email_column, name_column, on_header)
     else:
         yield from _jsonl_rows(source.text)
 
 
-def _csv_rows(text: IO[str], email_column: str, name_column: str) -> Iterator[ImportRow]:
+def _csv_rows(
+    text: IO[str],
+    email_column: str,
+    name_column: str,
+    on_header: Callable[[Sequence[str]], None] | None,
+) -> Iterator[ImportRow]:
     reader = csv.reader(text)
     try:
         header = next(reader)
@@ -91,24 +101,27 @@ def _csv_rows(text: IO[str], email_column: str, name_column: str) -> Iterator[Im
     missing = [c for c in (email_column, name_column) if c not in header]
     if missing:
         raise InputError(f"the CSV header has no column {', '.join(map(repr, missing))}")
+    if on_header is not None:
+        on_header(header)
     email_at, name_at = header.index(email_column), header.index(name_column)
     while True:
+        line = reader.line_num + 1  # where the next record starts
         try:
             values = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:  # this row only: the reader goes on with the next line
-            yield ImportRow(reader.line_num, {}, InvalidValue("row", f"Not valid CSV: {exc}"))
+            yield ImportRow(line, {}, InvalidValue("row", f"Not valid CSV: {exc}"))
             continue
         if not values:
             continue  # a blank line
-        line = reader.line_num
-        fields: dict[str, object] = dict(zip(header, values, strict=False))
-        row_fields = {
+        source: dict[str, object] = dict(zip(header, values, strict=False))
+        fields = {
+            **source,
             "email": values[email_at] if email_at < len(values) else None,
             "name": values[name_at] if name_at < len(values) else None,
         }
-        yield ImportRow(line, {**fields, **row_fields})
+        yield ImportRow(line, fields, source=source)
 
 
 def _jsonl_rows(text: IO[str]) -> Iterator[ImportRow]:
@@ -135,25 +148,29 @@ def _jsonl_rows(text: IO[str]) -> Iterator[ImportRow]:
 
 
 class RejectsFile:
-    """Each rejected row: its line, its input and why, as the API would say it. Written
-    anew by each run; a CSV one has a header row."""
+    """Each rejected row: the line it starts on, its input as read (every column of a
+    CSV) and why, as the API would say it. Written anew by each run; a CSV one has the
+    input's header, between `line` and the `code`, `loc` and `msg` columns."""
 
-    def __init__(self, path: Path, fmt: Format, columns: tuple[str, ...]) -> None:
+    def __init__(self, path: Path, fmt: Format) -> None:
         self._file = path.open("w", encoding="utf-8", newline="")
         self._fmt = fmt
+        self._columns: Sequence[str] = ()
+        self._csv: Any = csv.writer(self._file) if fmt == "csv" else None
+
+    def header(self, columns: Sequence[str]) -> None:
+        """The input's columns (a CSV's header), before any row."""
         self._columns = columns
-        self._csv: Any = None
-        if fmt == "csv":
-            self._csv = csv.writer(self._file)
-            self._csv.writerow(["line", *columns, "code", "loc", "msg"])
+        self._csv.writerow(["line", *columns, "code", "loc", "msg"])
 
     def __call__(self, rejection: Rejection) -> None:
         problems = rejection.problems
+        row = rejection.row
         if self._fmt == "csv":
-            fields = rejection.row.fields
+            fields = row.source if row.source is not None else row.fields
             self._csv.writerow(
                 [
-                    rejection.row.line,
+                    row.line,
                     *[_text(fields.get(c)) for c in self._columns],
                     VALIDATION_FAILED,
                     "; ".join(".".join(map(str, p.loc)) for p in problems),
@@ -162,8 +179,8 @@ class RejectsFile:
             )
             return
         entry = {
-            "line": rejection.row.line,
-            "input": rejection.row.fields,
+            "line": row.line,
+            "input": row.source if row.source is not None else row.fields,
             "code": VALIDATION_FAILED,
             "errors": [{"loc": list(p.loc), "msg": p.message} for p in problems],
         }

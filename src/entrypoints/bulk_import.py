@@ -72,13 +72,7 @@ def run_import(settings: Settings, request: ImportRequest) -> int:
     rejects = None
     try:
         if request.rejects:
-            columns = (
-                *(("id",) if request.keep_ids else ()),
-                request.email_column,
-                request.name_column,
-                *(("created_at", "updated_at") if request.keep_timestamps else ()),
-            )
-            rejects = RejectsFile(Path(request.rejects), fmt, columns)
+            rejects = RejectsFile(Path(request.rejects), fmt)
         return asyncio.run(_import(settings, request, fmt, source, rejects))
     except InputError as exc:
         print(f"users-service import: {exc}", file=sys.stderr)
@@ -121,7 +115,13 @@ async def _import(
         overlap=not request.sequential,
     )
     counts = ImportCounts()
-    rows = read_rows(source, fmt, request.email_column, request.name_column)
+    rows = read_rows(
+        source,
+        fmt,
+        request.email_column,
+        request.name_column,
+        on_header=rejects.header if rejects is not None else None,
+    )
     try:
         await container.import_users()(TRUSTED, rows, options, counts)
     except ImportStopped as exc:

@@ -272,7 +272,7 @@ class Container(containers.DeclarativeContainer):
         events=events,
     )
     delete_user = providers.Singleton(
-        DeleteUser, uow=unit_of_work, metrics=usage_metrics, events=events
+        DeleteUser, uow=unit_of_work, clock=clock, metrics=usage_metrics, events=events
     )
 
     import_users = providers.Singleton(

@@ -3,6 +3,7 @@ JWKS, idempotency-scoping and hardening rules of the contract."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -287,6 +288,34 @@ async def test_jwks_keys_are_fetched_cached_and_rotated(app_client: AppFactory) 
 
             unknown = token(secret=rsa_key(), algorithm="RS256", headers={"kid": "k9"})  # type: ignore[arg-type]
             assert_unauthorized(await client.get("/users", headers=bearer(unknown)))
+
+
+async def test_a_key_leaving_the_jwks_reaches_tokens_already_verified(
+    app_client: AppFactory,
+) -> None:
+    """A remembered token is refused once the key set that no longer holds its key is
+    fetched: within AUTH_JWKS_CACHE_SECONDS, not when the token expires."""
+    async with JwksServer() as jwks:
+        first, second = rsa_key(), rsa_key()
+        jwks.keys = {"k1": first}
+        async with app_client(
+            auth_jwks_url=jwks.url, auth_jwks_cache_seconds=0.2, auth_jwks_min_refresh_seconds=0
+        ) as client:
+            signed = token(secret=first, algorithm="RS256", headers={"kid": "k1"})  # type: ignore[arg-type]
+            assert (await client.get("/users", headers=bearer(signed))).status_code == 200
+            assert (await client.get("/users", headers=bearer(signed))).status_code == 200
+            assert jwks.requests == 1  # remembered, the key set not fetched again
+
+            jwks.keys = {"k2": second}  # k1 is revoked
+            await asyncio.sleep(0.3)  # past AUTH_JWKS_CACHE_SECONDS
+            assert_unauthorized(await client.get("/users", headers=bearer(signed)))
+            fresh = token(secret=second, algorithm="RS256", headers={"kid": "k2"})  # type: ignore[arg-type]
+            assert (await client.get("/users", headers=bearer(fresh))).status_code == 200
+
+            # A kid whose key is replaced: the remembered token is checked against the new one.
+            jwks.keys = {"k2": rsa_key()}
+            await asyncio.sleep(0.3)
+            assert_unauthorized(await client.get("/users", headers=bearer(fresh)))
 
 
 async def test_unknown_kid_refresh_is_rate_limited(app_client: AppFactory) -> None:

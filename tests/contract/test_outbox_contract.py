@@ -16,8 +16,11 @@ from users_service.domain.errors import EmailAlreadyRegistered
 from users_service.domain.user import UserChanges
 from users_service.domain.values import Email, Name
 
-TRACE = EventContext("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
 T1 = T0 + timedelta(seconds=1)
+T2 = T0 + timedelta(seconds=2)
+TRACE = EventContext("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+# A deletion's time comes from the use case's clock, never the adapter's wall clock.
+DELETION = EventContext(TRACE.traceparent, occurred_at=T2)
 
 
 async def _pending(uow: UnitOfWorkFactory) -> list[UserEvent]:
@@ -40,7 +43,7 @@ async def test_every_change_records_its_event(uow: UnitOfWorkFactory) -> None:
         await tx.commit()
     assert updated is not None
     async with uow() as tx:
-        assert await tx.users.delete(ada.id, None, TRACE)
+        assert await tx.users.delete(ada.id, None, DELETION)
         await tx.commit()
 
     events = await _pending(uow)
@@ -59,6 +62,7 @@ async def test_every_change_records_its_event(uow: UnitOfWorkFactory) -> None:
     assert change.changed_fields == ("email", "name")
     assert change.occurred_at == T1
     assert deletion.user is None
+    assert deletion.occurred_at == T2
     assert {e.traceparent for e in events} == {TRACE.traceparent}
 
 
@@ -85,7 +89,7 @@ async def test_a_write_that_does_not_stand_leaves_no_event(uow: UnitOfWorkFactor
     async with uow() as tx:  # a version mismatch updates and deletes nothing
         changes = UserChanges(name=Name("Other"))
         assert await tx.users.update(ada.id, changes, T1, [7], TRACE) is None
-        assert not await tx.users.delete(ada.id, [7], TRACE)
+        assert not await tx.users.delete(ada.id, [7], DELETION)
         await tx.commit()
     async with uow() as tx:  # a patch that changes nothing writes nothing
         assert await tx.users.update(ada.id, UserChanges(name=ada.name), T1, None, TRACE) is None

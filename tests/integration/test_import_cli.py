@@ -347,6 +347,43 @@ async def test_a_broken_csv_row_is_rejected_and_the_run_goes_on(
     assert sorted(await _emails(database_url)) == ["a@example.com", "c@example.com"]
 
 
+async def test_rejects_keep_every_input_column_and_the_first_line_of_a_record(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A record whose quoted field spans lines is rejected under the line it starts on,
+    and the rejects file repeats every column of the input, as read."""
+    await _fresh(database_url)
+    with (tmp_path / "hr.csv").open("w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(["staff_no", "mail", "full_name", "department"])
+        writer.writerow(["1", "one@example.com", "One", "Sales"])
+        writer.writerow(["2", "not-an-email", "Two\nlines\nlong", "R&D"])  # lines 3 to 5
+        writer.writerow(["3", "three@example.com", "", "Ops"])  # line 6: empty name
+    done = _run(
+        database_url,
+        tmp_path,
+        "hr.csv",
+        "--email-column",
+        "mail",
+        "--name-column",
+        "full_name",
+        "--rejects",
+        "rejects.csv",
+    )
+    assert done.returncode == 1, done.stderr
+    with (tmp_path / "rejects.csv").open(newline="", encoding="utf-8") as file:
+        reader = csv.reader(file)
+        header = next(reader)
+        rejected = [dict(zip(header, row, strict=True)) for row in reader]
+    assert header == ["line", "staff_no", "mail", "full_name", "department", "code", "loc", "msg"]
+    assert [(r["line"], r["staff_no"], r["department"], r["loc"]) for r in rejected] == [
+        ("3", "2", "R&D", "email; name"),  # a name has no line breaks either
+        ("6", "3", "Ops", "name"),
+    ]
+    assert rejected[0]["full_name"] == "Two\nlines\nlong"
+    assert await _emails(database_url) == ["one@example.com"]
+
+
 def test_an_unreachable_database_is_a_fatal_error(tmp_path: Path) -> None:
     _csv_file(tmp_path / "users.csv", VALID[:3])
     closed = "postgresql+asyncpg://postgres@127.0.0.1:1/none"

@@ -96,7 +96,7 @@ async def test_only_single_creates_run_without_transaction_control(
     async with count_statements(engine) as log:
         ada = await register.one(ADMIN, "ada@example.com", "Ada")
         await UpdateUser(uow, clock, EMAILS)(ADMIN, ada.id, name="Ada L", expected_versions=[1])
-        await DeleteUser(uow)(ADMIN, ada.id, expected_versions=[2])
+        await DeleteUser(uow, clock)(ADMIN, ada.id, expected_versions=[2])
     verbs = [s.split(None, 1)[0].upper().rstrip(";") for s in log.service_statements]
     if engine.dialect.name == "postgresql":
         assert verbs == ["INSERT", "BEGIN", "UPDATE", "COMMIT", "BEGIN", "DELETE", "COMMIT"]
@@ -146,7 +146,7 @@ async def test_with_events_each_change_and_its_event_are_one_statement(
     async with count_statements(engine) as log:
         ada = await RegisterUsers(uow, clock, EMAILS, events=events).one(ADMIN, "a@x.org", "A")
         await UpdateUser(uow, clock, EMAILS, events=events)(ADMIN, ada.id, name="B")
-        await DeleteUser(uow, events=events)(ADMIN, ada.id)
+        await DeleteUser(uow, clock, events=events)(ADMIN, ada.id)
     verbs = [s.split(None, 1)[0].upper().rstrip(";") for s in log.service_statements]
     if engine.dialect.name == "postgresql":
         assert verbs == ["WITH", "BEGIN", "WITH", "COMMIT", "BEGIN", "WITH", "COMMIT"]

@@ -46,5 +46,5 @@ def update_user(uow: InMemoryUnitOfWorkFactory, clock: SteppingClock) -> UpdateU
 
 
 @pytest.fixture
-def delete_user(uow: InMemoryUnitOfWorkFactory) -> DeleteUser:
-    return DeleteUser(uow)
+def delete_user(uow: InMemoryUnitOfWorkFactory, clock: SteppingClock) -> DeleteUser:
+    return DeleteUser(uow, clock)

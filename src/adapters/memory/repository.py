@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 from users_service.adapters.memory.store import InMemoryStore, Tables
 from users_service.application.events import ChangeKind, EventContext, UserEvent
@@ -143,6 +143,6 @@ class InMemoryUserRepository:
         del self._tables.id_by_email_key[current.email.key]
         if event is not None:
             self._record(
-                ChangeKind.DELETED, user_id, current.version, None, event, datetime.now(UTC)
+                ChangeKind.DELETED, user_id, current.version, None, event, event.time_of_deletion()
             )
         return True

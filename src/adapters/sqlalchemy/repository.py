@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Collection, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from users_service.adapters.sqlalchemy import statements
@@ -191,7 +191,7 @@ class SqlAlchemyUserRepository:
             return await self._run.rowcount(plain, params) > 0
         if self._dialect == statements.POSTGRESQL:
             params["traceparent"] = event.traceparent
-            params["now"] = datetime.now(UTC)
+            params["now"] = event.time_of_deletion()
             statement_with_event = statements.delete_user_with_event(guarded=guarded)
             return bool(await self._run.rows(statement_with_event, params))
         statement = statements.delete_user_returning_version(self._dialect, guarded=guarded)
@@ -204,7 +204,7 @@ class SqlAlchemyUserRepository:
                     **_event_row(ChangeKind.DELETED, None, event),
                     "user_id": user_id,
                     "version": rows[0][0],
-                    "occurred_at": datetime.now(UTC),
+                    "occurred_at": event.time_of_deletion(),
                 }
             ]
         )

@@ -1,8 +1,8 @@
 """Every statement the adapter runs, built once per shape with SQLAlchemy Core.
 
 Statements use named bind parameters only (never inline values), so each shape is
-compiled once and reused: by SQLAlchemy's compiled cache on the generic path, and by
-`executors.DriverExecutor`'s own cache on the asyncpg path. Dialects differ only where
+compiled once and reused: on PostgreSQL by `compiled.StatementCache` (the driver runs the
+compiled SQL), on SQLite by SQLAlchemy's own compiled cache. Dialects differ only where
 they must: a list of ids is `= ANY(:ids)` on PostgreSQL (one parameter, one cached plan)
 and an expanding `IN` elsewhere; a batch insert is one `unnest` INSERT on PostgreSQL and
 a multi-row VALUES ("insertmanyvalues") elsewhere.

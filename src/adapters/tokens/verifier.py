@@ -26,6 +26,23 @@ class JwtSettings:
     leeway: float = 5.0
 
 
+@dataclass(frozen=True, slots=True)
+class _Kid:
+    kid: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    """A verified token: who it speaks for, when it is valid, and the key that verified
+    it (with its `kid` when that key came from a JWKS, to be looked up again)."""
+
+    principal: Principal
+    not_before: float
+    expires: float
+    key: Any
+    jwks_kid: _Kid | None
+
+
 class JwtVerifier:
     """Verifies JWTs with pinned algorithms: the header's `alg` must be configured, and
     it picks the key family (a shared secret for HS*, a public key or JWKS otherwise),
@@ -33,14 +50,18 @@ class JwtVerifier:
 
     A verified token is remembered (bounded, least recently used first out) until its
     `exp`: a client reuses one token for many requests, and checking a signature costs
-    more than the rest of a short read. Time bounds are checked again on every use.
+    more than the rest of a short read. Time bounds are checked again on every use, and
+    so is the key of a token verified through a JWKS: each use looks its `kid` up in the
+    key set (refreshed when older than AUTH_JWKS_CACHE_SECONDS), and a token whose key
+    has left the set, or been replaced, is verified again (and refused if unsigned by
+    what the set holds now).
     """
 
     CACHE_SIZE = 4096
 
     def __init__(self, settings: JwtSettings) -> None:
         self._settings = settings
-        self._verified: OrderedDict[str, tuple[Principal, float, float]] = OrderedDict()
+        self._verified: OrderedDict[str, _Verified] = OrderedDict()
         allowed = set(settings.algorithms)
         if allowed & _SYMMETRIC and not settings.secret:
             raise ValueError("HS algorithms need a shared secret")
@@ -51,20 +72,22 @@ class JwtVerifier:
     async def verify(self, token: str) -> Principal:
         remembered = self._verified.get(token)
         if remembered is not None:
-            principal, not_before, expires = remembered
             now = time.time()
             leeway = self._settings.leeway
-            if not_before - leeway <= now < expires + leeway:
+            if remembered.not_before - leeway <= now < remembered.expires + leeway and (
+                remembered.jwks_kid is None
+                or await self._jwks_key(remembered.jwks_kid.kid) is remembered.key
+            ):
                 self._verified.move_to_end(token)
-                return principal
+                return remembered.principal
             del self._verified[token]
-        principal, not_before, expires = await self._verify(token)
-        self._verified[token] = (principal, not_before, expires)
+        verified = await self._verify(token)
+        self._verified[token] = verified
         if len(self._verified) > self.CACHE_SIZE:
             self._verified.popitem(last=False)
-        return principal
+        return verified.principal
 
-    async def _verify(self, token: str) -> tuple[Principal, float, float]:
+    async def _verify(self, token: str) -> _Verified:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -72,7 +95,9 @@ class JwtVerifier:
         algorithm = header.get("alg")
         if not isinstance(algorithm, str) or algorithm not in self._allowed:
             raise InvalidToken("The token's signing algorithm is not accepted.", "algorithm")
-        key = await self._key(algorithm, header.get("kid"))
+        kid = header.get("kid")
+        kid = kid if isinstance(kid, str) else None
+        key = await self._key(algorithm, kid)
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
@@ -101,24 +126,35 @@ class JwtVerifier:
             raise InvalidToken("The token could not be verified.", "missing_claim") from None
         except jwt.PyJWTError:
             raise InvalidToken("The token could not be verified.", "bad_signature") from None
-        principal = Principal(subject=_subject(claims), scopes=_scopes(claims))
-        return principal, _number(claims.get("nbf"), float("-inf")), float(claims["exp"])
+        return _Verified(
+            principal=Principal(subject=_subject(claims), scopes=_scopes(claims)),
+            not_before=_number(claims.get("nbf"), float("-inf")),
+            expires=float(claims["exp"]),
+            key=key,
+            jwks_kid=_Kid(kid) if self._from_jwks(algorithm) else None,
+        )
 
-    async def _key(self, algorithm: str, kid: object) -> Any:
+    def _from_jwks(self, algorithm: str) -> bool:
+        return algorithm not in _SYMMETRIC and not self._settings.public_key
+
+    async def _key(self, algorithm: str, kid: str | None) -> Any:
         if algorithm in _SYMMETRIC:
             return self._settings.secret
         if self._settings.public_key:
             return self._settings.public_key
+        key = await self._jwks_key(kid)
+        if key is None:
+            raise InvalidToken("The token was signed with an unknown key.", "unknown_key")
+        return key
+
+    async def _jwks_key(self, kid: str | None) -> Any:
         assert self._settings.jwks is not None
         try:
-            key = await self._settings.jwks.key(kid if isinstance(kid, str) else None)
+            return await self._settings.jwks.key(kid)
         except JwksUnavailable:
             raise AuthenticationUnavailable(
                 "The identity provider's keys cannot be fetched."
             ) from None
-        if key is None:
-            raise InvalidToken("The token was signed with an unknown key.", "unknown_key")
-        return key
 
 
 def _number(value: object, default: float) -> float:

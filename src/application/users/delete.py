@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from users_service.application.access import WRITE, Principal, require
+from users_service.application.clock import Clock
 from users_service.application.events import NO_EVENTS, EventPolicy
 from users_service.application.metrics import NO_METRICS, UsageMetrics
 from users_service.application.unit_of_work import UnitOfWorkFactory
@@ -15,11 +16,13 @@ class DeleteUser:
     def __init__(
         self,
         uow: UnitOfWorkFactory,
+        clock: Clock,
         metrics: UsageMetrics = NO_METRICS,
         events: EventPolicy = NO_EVENTS,
     ) -> None:
         self._events = events
         self._uow = uow
+        self._clock = clock
         self._metrics = metrics
 
     async def __call__(
@@ -31,7 +34,8 @@ class DeleteUser:
     ) -> None:
         require(actor, WRITE)
         async with self._uow() as uow:
-            if await uow.users.delete(user_id, expected_versions, self._events.context()):
+            event = self._events.context(self._clock.now())
+            if await uow.users.delete(user_id, expected_versions, event):
                 await uow.commit()
                 self._events.committed()
                 self._metrics.user_deleted()

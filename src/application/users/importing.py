@@ -44,9 +44,12 @@ DEFAULT_CHUNK = 1000
 
 @dataclass(frozen=True, slots=True)
 class ImportRow:
-    line: int
-    fields: Mapping[str, object]  # as read: the rejects file repeats it
+    line: int  # where the row starts (a quoted CSV field may span lines)
+    fields: Mapping[str, object]  # what is validated: email, name (and id, timestamps)
     unreadable: InvalidValue | None = None  # the reader could not make fields of it
+    # The row as read, when its columns differ from `fields` (a CSV's own header): the
+    # rejects file repeats it. None: `fields` is the row as read.
+    source: Mapping[str, object] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,10 +274,6 @@ class ImportUsers:
         assert email is not None
         assert name is not None
         return NewUser(email=email, name=name), kept
-
-
-def _missing_or_not_text(value: object) -> str:
-    return "Field required" if value is None else "Input should be a valid string"
 
 
 def _stop_at_conflict(

@@ -8,7 +8,7 @@ domain's `Name`; every value they refuse is listed in one 422, each naming its f
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES
 from pydantic import (
@@ -25,10 +25,9 @@ from users_service.domain.values import MAX_EMAIL_LENGTH, MAX_NAME_LENGTH
 
 # Cheap bounds first, so a 10 MB name is refused before any work is done on it.
 _LONGEST_NAME_INPUT = 1000
-Value = TypeVar("Value")
 
 
-# The OpenAPI schema states the rules the validators above enforce, so that a client (or a
+# The OpenAPI schema states the rules the validators of this module enforce, so that a client (or a
 # property-based test) that follows the schema is never refused. Documentation only: the
 # validators stay the authority.
 # Emails: an address (format), and email-validator refuses special-use domains (.test...).
