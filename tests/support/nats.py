@@ -109,11 +109,12 @@ class Received:
     event: dict[str, Any]
 
 
-async def stream_contents(url: str, stream: str) -> list[Received]:
-    """Every message the stream holds, in stream order."""
+async def stream_contents(url: str, stream: str, **connect: Any) -> list[Received]:
+    """Every message the stream holds, in stream order (`connect`: more of nats-py's
+    connect arguments, such as `tls`)."""
     import nats
 
-    client = await nats.connect(url, connect_timeout=2)
+    client = await nats.connect(url, connect_timeout=2, **connect)
     try:
         js = client.jetstream()
         info = await js.stream_info(stream)

@@ -87,20 +87,7 @@ class JetStreamPublisher:
 
     async def _connected(self) -> Any:
         if self._client is None or self._client.is_closed:
-            import nats
-
-            # Reconnects for ever once connected; a first connection that fails raises,
-            # and the relay tries again after its backoff.
-            self._client = await nats.connect(
-                self._url,
-                connect_timeout=2,
-                allow_reconnect=True,
-                max_reconnect_attempts=-1,
-                reconnect_time_wait=0.5,
-                error_cb=_log_error,
-                disconnected_cb=_log_disconnected,
-                **self._options.connect_arguments(),
-            )
+            self._client = await self._connect()
             self._js = self._client.jetstream(timeout=self._timeout)
             self._stream_ready = False
         if not self._client.is_connected:
@@ -109,6 +96,35 @@ class JetStreamPublisher:
             await self._ensure_stream()
             self._stream_ready = True
         return self._js
+
+    async def _connect(self) -> Any:
+        """A connection that reconnects for ever once made. The first one is bounded by
+        the publish timeout: nats-py would retry it for ever, and a relay that cannot
+        reach its broker (away, or refusing its TLS or credentials) must still back off,
+        log and stop when asked."""
+        import nats
+
+        client = nats.NATS()
+        try:
+            await asyncio.wait_for(
+                client.connect(
+                    self._url,
+                    connect_timeout=2,
+                    allow_reconnect=True,
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=0.5,
+                    error_cb=_log_error,
+                    disconnected_cb=_log_disconnected,
+                    **self._options.connect_arguments(),
+                ),
+                self._timeout,
+            )
+        except TimeoutError:
+            await client.close()
+            raise ConnectionError(
+                f"NATS at {self._url} accepted no connection within {self._timeout} s"
+            ) from None
+        return client
 
     async def _ensure_stream(self) -> None:
         from nats.js.api import StorageType, StreamConfig
