@@ -102,9 +102,9 @@ class JetStreamPublisher:
         the publish timeout: nats-py would retry it for ever, and a relay that cannot
         reach its broker (away, or refusing its TLS or credentials) must still back off,
         log and stop when asked."""
-        import nats
+        from nats.aio.client import Client
 
-        client = nats.NATS()
+        client = Client()
         try:
             await asyncio.wait_for(
                 client.connect(
@@ -112,7 +112,7 @@ class JetStreamPublisher:
                     connect_timeout=2,
                     allow_reconnect=True,
                     max_reconnect_attempts=-1,
-                    reconnect_time_wait=0.5,
+                    reconnect_time_wait=1,
                     error_cb=_log_error,
                     disconnected_cb=_log_disconnected,
                     **self._options.connect_arguments(),
