@@ -42,16 +42,21 @@ class EventPublisher(Protocol):
     async def close(self) -> None: ...
 
 
+# Seconds between two purges of published events.
+PURGE_EVERY = 60.0
+
+
 @dataclass(frozen=True, slots=True)
 class RelaySettings:
-    batch_size: int = 500
-    poll_max: float = 1.0  # longest sleep between polls when idle or failing
+    """The relay's settings (their defaults: the service's Settings, EVENTS_*)."""
+
+    batch_size: int
+    poll_max: float  # longest sleep between polls when idle or failing
     # Shortest time between two rounds' starts, wake-ups or not: under load a round
     # carries what came in meanwhile, its fixed costs (a transaction of three statements, a
     # broker round trip) shared by more events.
-    poll_min: float = 0.1
-    retention: float = 24 * 3600.0
-    purge_every: float = 60.0
+    poll_min: float
+    retention: float
 
 
 class OutboxRelay:
@@ -60,14 +65,14 @@ class OutboxRelay:
         uow: UnitOfWorkFactory,
         publisher: EventPublisher,
         clock: Clock,
-        settings: RelaySettings | None = None,
+        settings: RelaySettings,
         metrics: UsageMetrics = NO_METRICS,
     ) -> None:
         self._metrics = metrics
         self._uow = uow
         self._publisher = publisher
         self._clock = clock
-        self._settings = settings or RelaySettings()
+        self._settings = settings
         self._wake = asyncio.Event()
         self.published = 0
 
@@ -117,7 +122,7 @@ class OutboxRelay:
                 published = await self.round()
                 if loop.time() >= next_purge:
                     await self.purge()
-                    next_purge = loop.time() + settings.purge_every
+                    next_purge = loop.time() + PURGE_EVERY
                 if loop.time() >= next_backlog:  # for the metrics, once a second
                     await outbox_backlog(self._uow, self._clock, self._metrics)
                     next_backlog = loop.time() + 1.0

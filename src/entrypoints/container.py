@@ -35,7 +35,7 @@ from users_service.application.users.listing import ListUsers
 from users_service.application.users.register import RegisterUsers
 from users_service.application.users.update import UpdateUser
 from users_service.entrypoints.build_info import build_info
-from users_service.entrypoints.lifecycle import Lifecycle, always_ready
+from users_service.entrypoints.process.lifecycle import Lifecycle, always_ready
 from users_service.entrypoints.settings import Settings, load_settings
 from users_service.entrypoints.tracing import (
     Tracing,
@@ -44,7 +44,8 @@ from users_service.entrypoints.tracing import (
 )
 
 
-def _engine_options(settings: Settings, url: str | None = None) -> EngineOptions:
+def engine_options(settings: Settings, url: str | None = None) -> EngineOptions:
+    """The engine for `url` (default DATABASE_URL), as the settings configure it."""
     return EngineOptions(
         url=url or settings.database_url,
         pool_size=settings.db_pool_size,
@@ -54,6 +55,7 @@ def _engine_options(settings: Settings, url: str | None = None) -> EngineOptions
         pool_pre_ping=settings.db_pool_pre_ping,
         connect_timeout=settings.db_connect_timeout,
         statement_timeout=settings.db_statement_timeout,
+        sqlite_busy_timeout=settings.db_sqlite_busy_timeout,
         echo=settings.db_echo,
         pgbouncer=settings.db_pgbouncer,
     )
@@ -63,7 +65,7 @@ def _replica(settings: Settings) -> Replica | None:
     """The read replica, when DATABASE_REPLICA_URL names one."""
     if settings.database_replica_url is None or settings.uses_memory:
         return None
-    engine = create_engine(_engine_options(settings, settings.database_replica_url))
+    engine = create_engine(engine_options(settings, settings.database_replica_url))
     return Replica(engine, settings.db_replica_max_lag)
 
 
@@ -120,7 +122,7 @@ def _publisher(settings: Settings) -> JetStreamPublisher:
     )
 
 
-def _relay_settings(settings: Settings) -> RelaySettings:
+def relay_settings(settings: Settings) -> RelaySettings:
     return RelaySettings(
         batch_size=settings.events_batch_size,
         poll_max=settings.events_poll_max,
@@ -177,6 +179,7 @@ def _token_verifier(
             settings.auth_jwks_url,
             max_age=settings.auth_jwks_cache_seconds,
             min_refresh_interval=settings.auth_jwks_min_refresh_seconds,
+            timeout=settings.auth_jwks_timeout,
             on_refresh=metrics.jwks_refresh if metrics else None,
             tracer=tracing.tracer if tracing else None,
         )
@@ -216,7 +219,7 @@ class Container(containers.DeclarativeContainer):
     tracing = providers.Singleton(tracing_from_environment)
     instrumentation = providers.Singleton(_instrumentation, settings, metrics, tracing)
 
-    engine = providers.Singleton(create_engine, providers.Callable(_engine_options, settings))
+    engine = providers.Singleton(create_engine, providers.Callable(engine_options, settings))
     replica = providers.Singleton(_replica, settings)
 
     unit_of_work = providers.Selector(
@@ -248,7 +251,7 @@ class Container(containers.DeclarativeContainer):
         uow=unit_of_work,
         publisher=event_publisher,
         clock=clock,
-        settings=providers.Callable(_relay_settings, settings),
+        settings=providers.Callable(relay_settings, settings),
         metrics=usage_metrics,
     )
     events = providers.Singleton(_events, settings, tracing, relay)

@@ -8,6 +8,9 @@ from importlib import resources
 from alembic import command
 from alembic.config import Config
 
+from users_service.adapters.sqlalchemy import EngineOptions
+from users_service.entrypoints.settings import Settings
+
 MIGRATIONS_PACKAGE = "users_service.migrations"
 
 
@@ -24,12 +27,12 @@ def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
-async def _apply(url: str, statements: list[str]) -> None:
+async def _apply(options: EngineOptions, statements: list[str]) -> None:
     from sqlalchemy import text
 
-    from users_service.adapters.sqlalchemy import EngineOptions, create_engine
+    from users_service.adapters.sqlalchemy import create_engine
 
-    engine = create_engine(EngineOptions(url=url, pool_size=1))
+    engine = create_engine(options)
     try:
         async with engine.begin() as connection:
             for statement in statements:
@@ -38,19 +41,23 @@ async def _apply(url: str, statements: list[str]) -> None:
         await engine.dispose()
 
 
-def apply_role_settings(migration_url: str, service_url: str, statement_timeout: float) -> None:
-    """Give the service's role, in its database, the timeouts a pooler cannot carry."""
+def apply_role_settings(settings: Settings) -> None:
+    """Give the service's role (DATABASE_URL's user), in its database, the timeouts a
+    pooler cannot carry, through DATABASE_MIGRATION_URL."""
     import asyncio
+    import dataclasses
 
     from sqlalchemy.engine import make_url
 
     from users_service.adapters.sqlalchemy.pooler import role_settings
+    from users_service.entrypoints.container import engine_options
 
-    service = make_url(service_url)
+    service = make_url(settings.database_url)
     if not service.username or not service.database:
         raise ValueError("DATABASE_URL must name the service's user and database")
-    statements = role_settings(service.username, service.database, statement_timeout)
-    asyncio.run(_apply(migration_url, statements))
+    statements = role_settings(service.username, service.database, settings.db_statement_timeout)
+    options = engine_options(settings, settings.migration_url)
+    asyncio.run(_apply(dataclasses.replace(options, pool_size=1, pgbouncer=False), statements))
 
 
 def downgrade(url: str, revision: str) -> None:

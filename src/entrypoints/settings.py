@@ -51,19 +51,22 @@ class Settings(BaseSettings):
     db_pool_pre_ping: bool = False
     db_connect_timeout: float = Field(default=3.0, gt=0)
     db_statement_timeout: float = Field(default=5.0, gt=0)
+    db_sqlite_busy_timeout: float = Field(
+        default=5.0, gt=0, description="SQLite: seconds a writer waits for the write lock"
+    )
     db_echo: bool = False
 
     gc_freeze: bool = Field(
         default=True,
         description="freeze the start-up heap out of the garbage collector's generations "
-        "(entrypoints/gc_tuning.py); false: the collector as CPython sets it",
+        "(entrypoints/process/gc_tuning.py); false: the collector as CPython sets it",
     )
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    log_format: Literal["json", "console"] | None = Field(
-        default=None, description="json (default) or console (default with serve --dev)"
+    log_format: Literal["json", "console"] = Field(
+        default="json", description="json, or console (the default of `serve --dev`)"
     )
     drain_seconds: float = Field(
         default=5.0,
@@ -95,6 +98,9 @@ class Settings(BaseSettings):
     auth_leeway: float = Field(default=5.0, ge=0, description="clock skew allowed, seconds")
     auth_jwks_cache_seconds: float = Field(default=300.0, ge=0)
     auth_jwks_min_refresh_seconds: float = Field(default=10.0, ge=0)
+    auth_jwks_timeout: float = Field(
+        default=3.0, gt=0, description="seconds a fetch of the JWKS may take"
+    )
     metrics: bool = Field(default=True, description="Prometheus metrics on /metrics")
     metrics_port: int | None = Field(
         default=None,
@@ -169,7 +175,6 @@ class Settings(BaseSettings):
         description="shortest time, in seconds, between the starts of two relay rounds: "
         "under load each round carries more events",
     )
-    dev_mode: bool = Field(default=False, description="set by `serve --dev` (make run)")
 
     @field_validator("cors_origins", "auth_algorithms", mode="before")
     @classmethod
@@ -205,12 +210,6 @@ class Settings(BaseSettings):
     @property
     def uses_memory(self) -> bool:
         return self.database_url.startswith(MEMORY_URL)
-
-    @property
-    def effective_log_format(self) -> Literal["json", "console"]:
-        if self.log_format is not None:
-            return self.log_format
-        return "console" if self.dev_mode else "json"
 
 
 def load_settings() -> Settings:

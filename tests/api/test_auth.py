@@ -15,8 +15,8 @@ from dependency_injector import providers
 from pydantic import SecretStr
 from starlette.requests import Request
 
-from tests.api.conftest import assert_problem, create
 from tests.support.app import serve
+from tests.support.http import assert_problem, create
 from tests.support.jwks_server import JwksServer
 from tests.support.settings import IsolatedSettings
 from tests.support.tokens import (

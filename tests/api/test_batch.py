@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.api.conftest import assert_problem, create
+from tests.support.http import assert_problem, create
 
 
 def _users(count: int, prefix: str = "user") -> list[dict[str, str]]:

@@ -5,7 +5,7 @@ from datetime import datetime
 import httpx
 import pytest
 
-from tests.api.conftest import assert_problem, create
+from tests.support.http import assert_problem, create
 
 
 async def test_create_returns_user_location_and_etag(client: httpx.AsyncClient) -> None:

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from tests.api.conftest import assert_problem
 from tests.support.app import serve
+from tests.support.http import assert_problem
 from tests.support.tokens import bearer, token
 from users_service.entrypoints.container import Container
 

@@ -7,8 +7,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from tests.api.conftest import assert_problem
 from tests.support.app import serve
+from tests.support.http import assert_problem
 from tests.support.settings import IsolatedSettings
 from tests.support.timing import bound
 from tests.support.tokens import SECRET, bearer, token

@@ -9,8 +9,8 @@ import pytest
 from dependency_injector import providers
 from pydantic import SecretStr
 
-from tests.api.conftest import assert_problem
 from tests.support.app import serve
+from tests.support.http import assert_problem
 from tests.support.settings import IsolatedSettings
 from tests.support.tokens import SECRET, bearer, token
 from users_service.application.access import Principal

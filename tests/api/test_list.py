@@ -5,7 +5,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.conftest import assert_problem, create
+from tests.support.http import assert_problem, create
 
 
 async def _seed(client: httpx.AsyncClient, count: int) -> list[dict[str, Any]]:

@@ -12,8 +12,8 @@ import pytest
 from dependency_injector import providers
 from pydantic import SecretStr
 
-from tests.api.conftest import create
 from tests.support.app import serve
+from tests.support.http import create
 from tests.support.scrape import Scrape
 from tests.support.settings import IsolatedSettings
 from tests.support.tokens import SECRET, bearer, token

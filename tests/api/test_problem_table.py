@@ -16,8 +16,8 @@ from starlette.requests import Request
 
 import users_service.application
 import users_service.domain
-from tests.api.conftest import assert_problem
 from tests.support.app import serve
+from tests.support.http import assert_problem
 from tests.support.tokens import bearer, token
 from users_service.application.errors import ApplicationError, StorageUnavailable
 from users_service.domain.errors import DomainError, InvalidEmail, InvalidValue, UserNotFound

@@ -19,8 +19,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 from pydantic import SecretStr
 
-from tests.api.conftest import create
 from tests.support.app import Service, serve
+from tests.support.http import create
 from tests.support.jwks_server import JwksServer
 from tests.support.settings import IsolatedSettings
 from tests.support.tokens import SECRET, bearer, rsa_key, token

@@ -3,7 +3,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.api.conftest import assert_problem, create
+from tests.support.http import assert_problem, create
 
 
 async def test_patch_merges_and_bumps_version(client: httpx.AsyncClient) -> None:

@@ -22,7 +22,7 @@ import pytest
 import uvicorn
 from pydantic import SecretStr
 
-from tests.conftest import IN_CI
+from tests.support.engines import IN_CI
 from tests.support.settings import IsolatedSettings
 from tests.support.timing import bound
 from tests.support.tokens import SECRET

@@ -11,7 +11,7 @@ import httpx
 import jwt
 import pytest
 
-from tests.conftest import fresh_postgres_database
+from tests.support.engines import fresh_postgres_database
 from tests.support.install import ROOT, Installed
 from tests.support.server_process import ServerProcess, free_port, migrate, start
 from tests.support.tokens import SECRET, bearer, token

@@ -12,7 +12,8 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
 from tests.support import databases
-from users_service.adapters.sqlalchemy import EngineOptions, create_engine, metadata
+from tests.support.databases import engine_for
+from users_service.adapters.sqlalchemy import metadata
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -35,7 +36,7 @@ async def fresh_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> A
 
 
 async def _tables(url: str) -> set[str]:
-    engine = create_engine(EngineOptions(url=url))
+    engine = engine_for(url)
     try:
         async with engine.connect() as connection:
             names: list[str] = await connection.run_sync(
@@ -51,7 +52,7 @@ async def _drift(url: str) -> list[Any]:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         return list(compare_metadata(context, metadata))
 
-    engine = create_engine(EngineOptions(url=url))
+    engine = engine_for(url)
     try:
         async with engine.connect() as connection:
             return await connection.run_sync(compare)

@@ -14,13 +14,11 @@ from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.support.clock import SteppingClock
-from tests.support.databases import empty_tables
+from tests.support.databases import empty_tables, engine_for
 from tests.support.emails import EMAILS
-from tests.unit.conftest import ADMIN
+from tests.support.principals import ADMIN
 from users_service.adapters.sqlalchemy import (
-    EngineOptions,
     SqlAlchemyUnitOfWorkFactory,
-    create_engine,
 )
 from users_service.application.users.get import GetUser
 from users_service.application.users.register import RegisterUsers
@@ -30,7 +28,7 @@ pytestmark = pytest.mark.postgres
 
 @asynccontextmanager
 async def pooled_engine(url: str, **options: Any) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(EngineOptions(url=url, **options))
+    engine = engine_for(url, **options)
     try:
         await empty_tables(engine)
         yield engine
@@ -112,7 +110,7 @@ async def test_pre_ping_replaces_a_connection_the_server_closed(postgres_url: st
 
 
 async def _terminate(url: str, pid: int) -> None:
-    killer = create_engine(EngineOptions(url=url, pool_size=1))
+    killer = engine_for(url, pool_size=1)
     try:
         async with killer.connect() as connection:
             await connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})

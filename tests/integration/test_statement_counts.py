@@ -9,14 +9,12 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.support.clock import SteppingClock
-from tests.support.databases import empty_tables
+from tests.support.databases import empty_tables, engine_for
 from tests.support.emails import EMAILS
+from tests.support.principals import ADMIN
 from tests.support.statements import count_statements
-from tests.unit.conftest import ADMIN
 from users_service.adapters.sqlalchemy import (
-    EngineOptions,
     SqlAlchemyUnitOfWorkFactory,
-    create_engine,
 )
 from users_service.application.events import EventPolicy
 from users_service.application.users.delete import DeleteUser
@@ -120,9 +118,7 @@ async def test_echo_logs_statements_on_every_path(
     engine: AsyncEngine, caplog: pytest.LogCaptureFixture
 ) -> None:
     """DB_ECHO logs what runs, also on PostgreSQL's direct asyncpg path."""
-    echoing = create_engine(
-        EngineOptions(url=engine.url.render_as_string(hide_password=False), echo=True)
-    )
+    echoing = engine_for(engine.url.render_as_string(hide_password=False), echo=True)
     try:
         with caplog.at_level(logging.INFO, logger="sqlalchemy.engine"):
             async with SqlAlchemyUnitOfWorkFactory(echoing)(read_only=True) as tx:

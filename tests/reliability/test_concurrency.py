@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.reliability.conftest import (
+from tests.support.reliability import (
     Service,
     assert_problem,
     count_email,

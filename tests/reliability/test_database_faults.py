@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.reliability.conftest import (
+from tests.support.reliability import (
     Service,
     assert_unavailable,
     figures,

@@ -15,11 +15,12 @@ import httpx
 import pytest
 from nats import connect as nats_connect
 
-from tests.reliability.conftest import figures, make_settings, serve
 from tests.support.environment import clean_environment
 from tests.support.events import assert_ordered_per_user, by_user, drained, pending, published
 from tests.support.nats import NatsServer, stream_contents
+from tests.support.reliability import figures, make_settings, serve
 from tests.support.scrape import Scrape
+from tests.support.settings import relay_settings_with
 from users_service.adapters.events.jetstream import JetStreamPublisher
 from users_service.application.relay import OutboxRelay, RelaySettings
 from users_service.entrypoints.settings import Settings
@@ -198,14 +199,14 @@ async def test_a_relay_killed_before_marking_publishes_again_with_the_same_ids(
         clock = service.container.clock()
         crashing = _CrashAfterPublishing(_publisher(settings))
         with pytest.raises(RuntimeError, match="killed before marking"):
-            await OutboxRelay(uow, crashing, clock).round()
+            await OutboxRelay(uow, crashing, clock, relay_settings_with()).round()
         await crashing.close()
         assert await pending(uow) == 5  # nothing was marked
         first_copies = await stream_contents(nats.url, STREAM)
         assert len(first_copies) == 5
 
         restarted = _publisher(settings)
-        assert await OutboxRelay(uow, restarted, clock).round() == 5
+        assert await OutboxRelay(uow, restarted, clock, relay_settings_with()).round() == 5
         await restarted.close()
         assert await pending(uow) == 0
     again = await published(nats.url, STREAM)
@@ -261,7 +262,7 @@ async def test_two_relays_keep_order_and_lose_nothing(postgres_url: str, nats: N
 
 
 def _relay_settings(batch: int) -> RelaySettings:
-    return RelaySettings(batch_size=batch, poll_max=0.1)
+    return relay_settings_with(batch_size=batch, poll_max=0.1)
 
 
 async def test_the_broker_killed_under_write_load_loses_nothing(
@@ -409,7 +410,7 @@ async def test_the_stream_is_made_as_configured_and_published_events_are_purged(
         assert await kept.round() == 3
         assert await kept.purge() == 0  # published just now: within a day's retention
         purging = OutboxRelay(
-            uow, service.container.event_publisher(), clock, RelaySettings(retention=0)
+            uow, service.container.event_publisher(), clock, relay_settings_with(retention=0)
         )
         assert await purging.purge() == 3
         assert await pending(uow) == 0

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import require_engine
-from tests.reliability.conftest import make_settings, serve
 from tests.support import nats as support_nats
 from tests.support.certificates import Authority, make_authority
+from tests.support.engines import require_engine
 from tests.support.events import drained, pending
 from tests.support.nats import NatsServer, stream_contents
+from tests.support.reliability import make_settings, serve
 
 STREAM = "USERS_TLS"
 

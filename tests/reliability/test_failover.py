@@ -15,9 +15,9 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import require_engine
-from tests.reliability.conftest import figures, make_settings, serve
 from tests.support import databases
+from tests.support.engines import require_engine
+from tests.support.reliability import figures, make_settings, serve
 from tests.support.replication import Cluster, migrated_cluster, missing_reason
 from tests.support.timing import bound
 

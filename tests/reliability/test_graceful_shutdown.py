@@ -28,13 +28,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import fresh_postgres_database
-from tests.reliability.conftest import bearer_token, figures
+from tests.support.databases import engine_for
+from tests.support.engines import fresh_postgres_database
 from tests.support.install import Installed
+from tests.support.reliability import bearer_token, figures
 from tests.support.server_process import ServerProcess, migrate, start
 from tests.support.timing import bound
 from tests.support.tokens import SECRET
-from users_service.adapters.sqlalchemy import EngineOptions, create_engine
 
 DRAIN_SECONDS = bound(3.0)
 SHUTDOWN_TIMEOUT = 20.0
@@ -233,7 +233,7 @@ async def test_sigterm_drains_then_finishes_in_flight_work_and_exits_0(
     assert code == 0, log
     assert "Traceback" not in log, log
 
-    engine = create_engine(EngineOptions(url=drained.database_url))
+    engine = engine_for(drained.database_url)
     try:
         async with engine.connect() as connection:
             stored = (await connection.execute(text("SELECT count(*) FROM users"))).scalar_one()

@@ -20,7 +20,7 @@ import httpx
 import jwt
 import pytest
 
-from tests.reliability.conftest import Service, assert_problem, make_settings, serve
+from tests.support.reliability import Service, assert_problem, make_settings, serve
 from users_service.entrypoints.http.cursors import CursorCodec
 
 MiB = 1024 * 1024

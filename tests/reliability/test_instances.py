@@ -12,10 +12,10 @@ from contextlib import AsyncExitStack, ExitStack
 import httpx
 import pytest
 
-from tests.conftest import fresh_postgres_database, require_engine
-from tests.reliability.conftest import bearer_token, figures
+from tests.support.engines import fresh_postgres_database, require_engine
 from tests.support.install import Installed
 from tests.support.pgbouncer import PgBouncer, missing_reason, pgbouncer
+from tests.support.reliability import bearer_token, figures
 from tests.support.server_process import ServerProcess, migrate, start
 from tests.support.tokens import SECRET
 

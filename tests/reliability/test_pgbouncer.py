@@ -15,15 +15,16 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import fresh_postgres_database, require_engine
-from tests.reliability.conftest import assert_problem, figures, make_settings, serve
 from tests.reliability.test_database_faults import ANSWER_WITHIN
 from tests.support import databases
+from tests.support.databases import engine_for
+from tests.support.engines import fresh_postgres_database, require_engine
 from tests.support.install import Installed
 from tests.support.pgbouncer import SHIPPED, PgBouncer, missing_reason, pgbouncer
+from tests.support.reliability import assert_problem, figures, make_settings, serve
+from tests.support.settings import IsolatedSettings
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.timing import bound
-from users_service.adapters.sqlalchemy import EngineOptions, create_engine
 from users_service.entrypoints.migrations import apply_role_settings
 
 pytestmark = pytest.mark.postgres
@@ -36,9 +37,12 @@ FIGURES = figures("pgbouncer (transaction mode)", dict[str, object]())
 @pytest.fixture(scope="module")
 async def role_timeouts(postgres_url: str) -> AsyncIterator[None]:
     """What `users-service migrate --role-settings` does, on the test database only."""
-    await asyncio.to_thread(apply_role_settings, postgres_url, postgres_url, STATEMENT_TIMEOUT)
+    await asyncio.to_thread(
+        apply_role_settings,
+        IsolatedSettings(database_url=postgres_url, db_statement_timeout=STATEMENT_TIMEOUT),
+    )
     yield
-    engine = create_engine(EngineOptions(url=postgres_url))
+    engine = engine_for(postgres_url)
     try:
         async with engine.begin() as connection:
             database = engine.url.database

@@ -35,7 +35,7 @@ from schemathesis.specs.openapi.checks import (
 )
 from starlette.types import Receive, Scope, Send
 
-from tests.reliability.conftest import assert_problem, auth_headers, figures, make_settings
+from tests.support.reliability import assert_problem, auth_headers, figures, make_settings
 from users_service.entrypoints.container import Container
 from users_service.entrypoints.http.app import create_app
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import uuid
+from typing import Any
 
 import asyncpg
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from users_service.adapters.sqlalchemy import EngineOptions, create_engine
 from users_service.entrypoints import migrations
 
 POSTGRES_ENV = "TEST_POSTGRES_URL"
@@ -23,6 +26,19 @@ async def migrate(url: str, revision: str = "head") -> None:
 
 async def downgrade(url: str, revision: str = "base") -> None:
     await asyncio.to_thread(migrations.downgrade, url, revision)
+
+
+def options_for(url: str, **options: Any) -> EngineOptions:
+    """The service's engine options for `url` (its defaults), with `options` changed."""
+    from tests.support.settings import IsolatedSettings
+    from users_service.entrypoints.container import engine_options
+
+    return dataclasses.replace(engine_options(IsolatedSettings(database_url=url)), **options)
+
+
+def engine_for(url: str, **options: Any) -> AsyncEngine:
+    """An engine on `url` as the service makes it, with `options` changed."""
+    return create_engine(options_for(url, **options))
 
 
 def postgres_server_url() -> str | None:

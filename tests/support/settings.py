@@ -3,8 +3,12 @@ dotenv file in the working directory."""
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
+from users_service.application.relay import RelaySettings
 from users_service.entrypoints.settings import Settings
 
 
@@ -19,3 +23,10 @@ class IsolatedSettings(Settings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings,)
+
+
+def relay_settings_with(**changes: Any) -> RelaySettings:
+    """The relay's settings as the service's defaults make them, with `changes`."""
+    from users_service.entrypoints.container import relay_settings
+
+    return dataclasses.replace(relay_settings(IsolatedSettings()), **changes)

@@ -5,14 +5,11 @@ import pytest
 from tests.support.clock import SteppingClock
 from tests.support.emails import EMAILS
 from users_service.adapters.memory import InMemoryUnitOfWorkFactory
-from users_service.application.access import READ, WRITE, Principal
 from users_service.application.users.delete import DeleteUser
 from users_service.application.users.get import GetUser
 from users_service.application.users.listing import ListUsers
 from users_service.application.users.register import RegisterUsers
 from users_service.application.users.update import UpdateUser
-
-ADMIN = Principal("admin", frozenset({READ, WRITE}))
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from types import FrameType
 
 import pytest
 
-from users_service.entrypoints.drain import SignalDrain
-from users_service.entrypoints.lifecycle import Lifecycle
+from users_service.entrypoints.process.drain import SignalDrain
+from users_service.entrypoints.process.lifecycle import Lifecycle
 
 
 class ServerHandler:

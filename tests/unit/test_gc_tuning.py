@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 
-from users_service.entrypoints.gc_tuning import freeze_startup_heap
+from users_service.entrypoints.process.gc_tuning import freeze_startup_heap
 
 
 def test_gc_freeze_only_in_the_server_process() -> None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.conftest import ADMIN
+from tests.support.principals import ADMIN
 from users_service.application.users.get import GetUser
 from users_service.application.users.listing import ListUsers
 from users_service.application.users.register import RegisterUsers, UserInput

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 
 from tests.support.clock import SteppingClock
-from tests.unit.conftest import ADMIN
+from tests.support.principals import ADMIN
 from users_service.adapters.memory import InMemoryUnitOfWorkFactory
 from users_service.application.idempotency import (
     LEASE,

@@ -9,7 +9,7 @@ import pytest
 
 from tests.support.settings import IsolatedSettings
 from users_service.adapters.metrics.prometheus import MULTIPROCESS_VARIABLE
-from users_service.entrypoints.metrics_setup import MetricsFolderError, prepare_multiprocess
+from users_service.entrypoints.process.metrics_setup import MetricsFolderError, prepare_multiprocess
 
 
 def test_only_the_clients_value_files_are_deleted(

@@ -10,11 +10,12 @@ from collections.abc import Sequence
 
 from tests.support.clock import SteppingClock
 from tests.support.emails import EMAILS
+from tests.support.principals import ADMIN
+from tests.support.settings import relay_settings_with
 from tests.support.timing import bound
-from tests.unit.conftest import ADMIN
 from users_service.adapters.memory import InMemoryUnitOfWorkFactory
 from users_service.application.events import EventPolicy, UserEvent
-from users_service.application.relay import OutboxRelay, RelaySettings
+from users_service.application.relay import OutboxRelay
 from users_service.application.users.register import RegisterUsers
 
 
@@ -37,7 +38,7 @@ class _Recording:
 
 async def test_rounds_under_load_are_poll_min_apart_and_carry_what_came() -> None:
     uow, publisher = InMemoryUnitOfWorkFactory(), _Recording()
-    relay = OutboxRelay(uow, publisher, SteppingClock(), RelaySettings(poll_min=0.2))
+    relay = OutboxRelay(uow, publisher, SteppingClock(), relay_settings_with(poll_min=0.2))
     register = RegisterUsers(uow, SteppingClock(), EMAILS, events=EventPolicy(committed=relay.wake))
     stop = asyncio.Event()
     running = asyncio.create_task(relay.run(stop))
@@ -55,7 +56,7 @@ async def test_rounds_under_load_are_poll_min_apart_and_carry_what_came() -> Non
 
 async def test_a_wake_up_cuts_an_idle_sleep_short() -> None:
     uow, publisher = InMemoryUnitOfWorkFactory(), _Recording()
-    settings = RelaySettings(poll_min=0.05, poll_max=30.0)
+    settings = relay_settings_with(poll_min=0.05, poll_max=30.0)
     relay = OutboxRelay(uow, publisher, SteppingClock(), settings)
     register = RegisterUsers(uow, SteppingClock(), EMAILS, events=EventPolicy(committed=relay.wake))
     stop = asyncio.Event()

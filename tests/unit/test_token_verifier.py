@@ -12,7 +12,7 @@ from users_service.application.access import InvalidToken, Principal
 
 @pytest.fixture
 def verifier() -> JwtVerifier:
-    return JwtVerifier(JwtSettings(algorithms=["HS256"], secret=SECRET, leeway=5))
+    return JwtVerifier(JwtSettings(algorithms=["HS256"], leeway=5, secret=SECRET))
 
 
 async def test_scopes_and_subject(verifier: JwtVerifier) -> None:
@@ -57,6 +57,6 @@ async def test_memory_is_bounded(verifier: JwtVerifier, monkeypatch: pytest.Monk
 
 async def test_configuration_must_match_algorithms() -> None:
     with pytest.raises(ValueError, match="secret"):
-        JwtVerifier(JwtSettings(algorithms=["HS256"]))
+        JwtVerifier(JwtSettings(algorithms=["HS256"], leeway=5))
     with pytest.raises(ValueError, match="public key"):
-        JwtVerifier(JwtSettings(algorithms=["RS256"], secret=SECRET))
+        JwtVerifier(JwtSettings(algorithms=["RS256"], leeway=5, secret=SECRET))

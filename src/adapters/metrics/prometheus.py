@@ -7,7 +7,7 @@ Two modes, the same code:
   memory, and `/metrics` adds the client's process, platform and GC collectors;
 - several workers (`serve --workers N`): prometheus-client's multiprocess mode, chosen by
   `PROMETHEUS_MULTIPROC_DIR` (set by `serve` before any worker starts, see
-  `entrypoints/metrics_setup.py`). Each worker writes its values to files there, and any
+  `entrypoints/process/metrics_setup.py`). Each worker writes its values to files there, and any
   worker's `/metrics` reads them all, summed. That mode has no custom collectors and no
   exemplars, and the process collector sees only the scraping worker. So what a custom
   collector would read at scrape time (the pools) is sampled into gauges by each worker

@@ -21,17 +21,19 @@ COMMAND_TIMEOUT_MARGIN = 1.0
 
 @dataclass(frozen=True, slots=True)
 class EngineOptions:
+    """The engine's settings (their defaults and meaning: the service's Settings)."""
+
     url: str
-    pool_size: int = 20
-    max_overflow: int = 0
-    pool_timeout: float = 3.0
-    pool_recycle: int = 1800
-    pool_pre_ping: bool = False
-    connect_timeout: float = 3.0
-    statement_timeout: float = 5.0
-    sqlite_busy_timeout: float = 5.0
-    echo: bool = False
-    pgbouncer: bool = False  # PostgreSQL behind a transaction-mode pooler: see pooler.py
+    pool_size: int
+    max_overflow: int
+    pool_timeout: float
+    pool_recycle: int
+    pool_pre_ping: bool
+    connect_timeout: float
+    statement_timeout: float
+    sqlite_busy_timeout: float
+    echo: bool
+    pgbouncer: bool  # PostgreSQL behind a transaction-mode pooler: see pooler.py
 
 
 def create_engine(options: EngineOptions) -> AsyncEngine:

@@ -29,9 +29,9 @@ class JwksClient:
         self,
         url: str,
         *,
-        max_age: float = 300.0,
-        min_refresh_interval: float = 10.0,
-        timeout: float = 3.0,
+        max_age: float,
+        min_refresh_interval: float,
+        timeout: float,
         on_refresh: Callable[[bool], None] | None = None,
         tracer: Any = None,
     ) -> None:

@@ -17,13 +17,15 @@ _ASYMMETRIC = frozenset({"RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "
 
 @dataclass(frozen=True, slots=True)
 class JwtSettings:
+    """How tokens are verified (the defaults: the service's Settings, AUTH_*)."""
+
     algorithms: Sequence[str]
+    leeway: float  # seconds of clock skew allowed
     secret: str | None = None
     public_key: str | None = None
     jwks: JwksClient | None = None
     issuer: str | None = None
     audience: str | None = None
-    leeway: float = 5.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,10 +17,9 @@ from starlette.responses import Response
 
 from users_service.adapters.metrics import PrometheusMetrics
 from users_service.application.relay import outbox_backlog
-from users_service.entrypoints import gc_tuning, logging_config
+from users_service.entrypoints import logging_config
 from users_service.entrypoints.access_log import AccessLog
 from users_service.entrypoints.container import Container, watch_pools
-from users_service.entrypoints.drain import SignalDrain
 from users_service.entrypoints.http.authenticator import Authenticator
 from users_service.entrypoints.http.cursors import CursorCodec
 from users_service.entrypoints.http.docs import install_docs
@@ -31,6 +30,8 @@ from users_service.entrypoints.http.problems import install_problem_handlers
 from users_service.entrypoints.http.routes import health, users
 from users_service.entrypoints.http.services import HttpServices
 from users_service.entrypoints.http.telemetry import EdgeTelemetry
+from users_service.entrypoints.process import gc_tuning
+from users_service.entrypoints.process.drain import SignalDrain
 from users_service.entrypoints.tracing import current_trace_ids
 
 DESCRIPTION = """
@@ -118,7 +119,7 @@ def http_services_from(container: Container) -> HttpServices:
 
 def create_app(container: Container | None = None, *, drain_on_signals: bool = False) -> FastAPI:
     """The app on `container`. `drain_on_signals`: the server process's own app, which
-    drains on SIGTERM (see drain.py); never in process, where the caller owns signals."""
+    drains on SIGTERM (see process/drain.py); never in process, where the caller owns signals."""
     container = container or Container()
     settings = container.settings()
     if (problem := settings.auth_misconfiguration()) is not None:
@@ -197,7 +198,7 @@ def create_app(container: Container | None = None, *, drain_on_signals: bool = F
     telemetry = EdgeTelemetry(
         metrics,
         tracing.tracer if tracing is not None else None,
-        AccessLog(settings.access_log, settings.effective_log_format),
+        AccessLog(settings.access_log, settings.log_format),
     )
     app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes, telemetry=telemetry)
     if settings.cors_origins:

@@ -12,5 +12,5 @@ from users_service.entrypoints.logging_config import configure_logging
 def create() -> FastAPI:
     container = Container()
     settings = container.settings()
-    configure_logging(settings.log_level, settings.effective_log_format)
+    configure_logging(settings.log_level, settings.log_format)
     return create_app(container, drain_on_signals=True)

@@ -26,7 +26,7 @@ from users_service.application.users.update import UpdateUser
 from users_service.entrypoints.http.authenticator import Authenticator
 from users_service.entrypoints.http.cursors import CursorCodec
 from users_service.entrypoints.http.idempotency import IdempotentRequests
-from users_service.entrypoints.lifecycle import Lifecycle, ReadinessProbe
+from users_service.entrypoints.process.lifecycle import Lifecycle, ReadinessProbe
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from users_service.application.access import TRUSTED
 from users_service.application.representation import user_dict
 from users_service.domain.errors import InvalidValue
 from users_service.domain.user import User
-from users_service.entrypoints.bulk_progress import Progress
+from users_service.entrypoints.bulk.progress import Progress
 from users_service.entrypoints.settings import Settings
 
 COLUMNS = ("id", "email", "name", "created_at", "updated_at", "version")
@@ -28,12 +28,14 @@ OK, FATAL, INTERRUPTED = 0, 2, 130
 
 @dataclass(frozen=True)
 class ExportRequest:
-    format: Literal["jsonl", "csv"] = "jsonl"
-    output: str | None = None  # None or "-": stdout
-    email: str | None = None
-    ids: tuple[int, ...] | None = None
-    quiet: bool = False
-    progress_interval: float = 5.0
+    """What `users-service export` was asked (its defaults: commands/export_users.py)."""
+
+    format: Literal["jsonl", "csv"]
+    output: str | None  # None or "-": stdout
+    email: str | None
+    ids: tuple[int, ...] | None
+    quiet: bool
+    progress_interval: float
 
 
 @dataclass

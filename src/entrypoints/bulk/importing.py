@@ -25,7 +25,7 @@ from users_service.application.users.importing import (
     ImportStopped,
     OnConflict,
 )
-from users_service.entrypoints.bulk_files import (
+from users_service.entrypoints.bulk.files import (
     Format,
     InputError,
     RejectsFile,
@@ -34,7 +34,7 @@ from users_service.entrypoints.bulk_files import (
     open_source,
     read_rows,
 )
-from users_service.entrypoints.bulk_progress import Progress
+from users_service.entrypoints.bulk.progress import Progress
 from users_service.entrypoints.settings import Settings
 
 if TYPE_CHECKING:
@@ -47,19 +47,21 @@ OK, REJECTED, FATAL, STOPPED, INTERRUPTED = 0, 1, 2, 3, 130
 
 @dataclass(frozen=True)
 class ImportRequest:
+    """What `users-service import` was asked (its defaults: commands/import_users.py)."""
+
     path: str
-    format: str | None = None
-    email_column: str = "email"
-    name_column: str = "name"
-    on_conflict: OnConflict = "skip"
-    dry_run: bool = False
-    keep_ids: bool = False
-    keep_timestamps: bool = False
-    rejects: str | None = None
-    chunk_size: int = 1000
-    quiet: bool = False
-    progress_interval: float = 5.0
-    sequential: bool = False  # no overlap of validation and writing (ImportUsers._chunks)
+    format: str | None
+    email_column: str
+    name_column: str
+    on_conflict: OnConflict
+    dry_run: bool
+    keep_ids: bool
+    keep_timestamps: bool
+    rejects: str | None
+    chunk_size: int
+    quiet: bool
+    progress_interval: float
+    sequential: bool  # no overlap of validation and writing (ImportUsers._chunks)
 
 
 def run_import(settings: Settings, request: ImportRequest) -> int:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-from users_service.entrypoints.lifecycle import Lifecycle
+from users_service.entrypoints.process.lifecycle import Lifecycle
 
 logger = logging.getLogger("users_service")
 
