@@ -8,7 +8,8 @@ import logging.config
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from users_service.adapters.sqlalchemy import EngineOptions, create_engine, metadata
+from users_service.adapters.sqlalchemy import create_engine, metadata
+from users_service.entrypoints.migrations import migration_engine_options
 from users_service.entrypoints.settings import load_settings
 
 config = context.config
@@ -40,7 +41,7 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_online() -> None:
-    engine = create_engine(EngineOptions(url=_url(), statement_timeout=600))
+    engine = create_engine(migration_engine_options(_url()))
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run)

@@ -3,6 +3,7 @@ service migrates from any working directory, with no `alembic.ini` beside it."""
 
 from __future__ import annotations
 
+import dataclasses
 from importlib import resources
 
 from alembic import command
@@ -21,6 +22,26 @@ def alembic_config(url: str) -> Config:
     config.set_main_option("path_separator", "os")
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
+
+
+# A migration may rewrite a large table: its statements get minutes, not seconds.
+MIGRATION_STATEMENT_TIMEOUT = 600.0
+
+
+def migration_engine_options(url: str) -> EngineOptions:
+    """The engine a migration runs on: the service's defaults (never the environment's:
+    the URL is all a migration is told), one connection, the migration's timeout."""
+    from users_service.entrypoints.container import engine_options
+
+    defaults = Settings.model_construct(database_url=url)  # defaults only, no sources
+    options = engine_options(defaults, url)
+    return dataclasses.replace(
+        options,
+        pool_size=1,
+        max_overflow=0,
+        pgbouncer=False,
+        statement_timeout=MIGRATION_STATEMENT_TIMEOUT,
+    )
 
 
 def upgrade(url: str, revision: str = "head") -> None:
@@ -45,7 +66,6 @@ def apply_role_settings(settings: Settings) -> None:
     """Give the service's role (DATABASE_URL's user), in its database, the timeouts a
     pooler cannot carry, through DATABASE_MIGRATION_URL."""
     import asyncio
-    import dataclasses
 
     from sqlalchemy.engine import make_url
 

@@ -76,12 +76,16 @@ class DriverSession:
             echo = engine.sync_engine.logger if engine.echo else None
             session = cls(connection, raw, DriverExecutor(raw, driver.cache, echo))
             if transaction or snapshot:
-                await session._driver.execute(driver.begin(snapshot=snapshot))
-                session._in_transaction = True
+                await session.begin(driver.begin(snapshot=snapshot))
         except BaseException:
             await _close_quietly(connection, invalidate=True)
             raise
         return session
+
+    async def begin(self, sql: str) -> None:
+        """Open the transaction (`sql`: BEGIN and what goes with it, one round trip)."""
+        await self._driver.execute(sql)
+        self._in_transaction = True
 
     async def commit(self) -> None:
         if self._in_transaction:

@@ -61,7 +61,7 @@ class ImportRequest:
     chunk_size: int
     quiet: bool
     progress_interval: float
-    sequential: bool  # no overlap of validation and writing (ImportUsers._chunks)
+    sequential: bool  # no overlap of validation and writing (see ImportUsers)
 
 
 def run_import(settings: Settings, request: ImportRequest) -> int:
