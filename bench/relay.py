@@ -129,7 +129,7 @@ async def _measure(config: Config) -> dict[str, float]:
     finally:
         timed.restore()
         await container.event_publisher().close()
-        await container.engine().dispose()
+        await container.database().dispose()
     per_event = 1e6 / published
     return {
         "relay": cpu * per_event,

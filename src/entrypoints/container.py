@@ -4,8 +4,6 @@ settings, adapters and use cases; the HTTP edge builds its own objects from them
 
 from __future__ import annotations
 
-from typing import Any
-
 from dependency_injector import containers, providers
 
 from users_service.adapters.clock import SystemClock
@@ -14,14 +12,15 @@ from users_service.adapters.events.jetstream import JetStreamPublisher, NatsOpti
 from users_service.adapters.memory import InMemoryUnitOfWorkFactory
 from users_service.adapters.metrics import PoolStats, PrometheusMetrics
 from users_service.adapters.sqlalchemy import (
+    Database,
     EngineOptions,
     SqlAlchemyUnitOfWorkFactory,
-    create_engine,
+    create_database,
 )
 from users_service.adapters.sqlalchemy.health import DatabasePing
 from users_service.adapters.sqlalchemy.instrumentation import Instrumentation
-from users_service.adapters.sqlalchemy.pooler import timeouts_sql
 from users_service.adapters.sqlalchemy.replica import Replica
+from users_service.adapters.sqlalchemy.unit_of_work import Waiting
 from users_service.adapters.tokens import Hs256TokenMinter, JwksClient, JwtSettings, JwtVerifier
 from users_service.application.events import NO_EVENTS, EventPolicy
 from users_service.application.idempotency import Idempotency
@@ -65,15 +64,8 @@ def _replica(settings: Settings) -> Replica | None:
     """The read replica, when DATABASE_REPLICA_URL names one."""
     if settings.database_replica_url is None or settings.uses_memory:
         return None
-    engine = create_engine(engine_options(settings, settings.database_replica_url))
-    return Replica(engine, settings.db_replica_max_lag)
-
-
-def _set_locals(settings: Settings) -> list[str]:
-    """What each transaction sets first: behind PgBouncer, the timeouts it drops."""
-    if settings.db_pgbouncer:
-        return timeouts_sql(settings.db_statement_timeout)
-    return []
+    database = create_database(engine_options(settings, settings.database_replica_url))
+    return Replica(database, settings.db_replica_max_lag)
 
 
 def _metrics(settings: Settings) -> PrometheusMetrics | None:
@@ -150,20 +142,18 @@ def watch_pools(container: Container) -> None:
     metrics = container.metrics()
     if metrics is None or container.backend() != "sqlalchemy":
         return
-    settings = container.settings()
     factory = container.unit_of_work()
-    most = settings.db_pool_size + settings.db_max_overflow
     primary_waiting, replica_waiting = factory.waiting
-    engines = [("primary", container.engine(), primary_waiting)]
+    databases = [("primary", container.database(), primary_waiting)]
     replica = container.replica()
     if replica is not None:
-        engines.append(("replica", replica.engine, replica_waiting))
+        databases.append(("replica", replica.database, replica_waiting))
         metrics.watch_replica(lambda: (replica.lag, replica.serving))
-    for name, engine, waiting in engines:
-        pool = engine.sync_engine.pool
+    for name, database, waiting in databases:
 
-        def stats(pool: Any = pool, waiting: Any = waiting) -> PoolStats:
-            return PoolStats(pool.checkedout(), pool.checkedin(), most, waiting.count)
+        def stats(database: Database = database, waiting: Waiting = waiting) -> PoolStats:
+            use = database.use()
+            return PoolStats(use.used, use.idle, use.max, waiting.count)
 
         metrics.watch_pool(name, stats)
 
@@ -219,7 +209,7 @@ class Container(containers.DeclarativeContainer):
     tracing = providers.Singleton(tracing_from_environment)
     instrumentation = providers.Singleton(_instrumentation, settings, metrics, tracing)
 
-    engine = providers.Singleton(create_engine, providers.Callable(engine_options, settings))
+    database = providers.Singleton(create_database, providers.Callable(engine_options, settings))
     replica = providers.Singleton(_replica, settings)
 
     unit_of_work = providers.Selector(
@@ -227,8 +217,7 @@ class Container(containers.DeclarativeContainer):
         memory=providers.Singleton(InMemoryUnitOfWorkFactory),
         sqlalchemy=providers.Singleton(
             SqlAlchemyUnitOfWorkFactory,
-            engine,
-            set_locals=providers.Callable(_set_locals, settings),
+            database,
             replica=replica,
             instrumentation=instrumentation,
         ),
@@ -236,7 +225,7 @@ class Container(containers.DeclarativeContainer):
     readiness_probe = providers.Selector(
         backend,
         memory=providers.Object(always_ready),
-        sqlalchemy=providers.Singleton(DatabasePing, engine),
+        sqlalchemy=providers.Singleton(DatabasePing, database),
     )
 
     token_verifier = providers.Singleton(_token_verifier, settings, metrics, tracing)

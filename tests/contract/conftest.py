@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.support.databases import empty_tables
+from tests.support.databases import database_for, empty_tables, url_of
 from users_service.adapters.memory import InMemoryUnitOfWorkFactory
 from users_service.adapters.sqlalchemy import SqlAlchemyUnitOfWorkFactory
 from users_service.application.unit_of_work import UnitOfWorkFactory
@@ -33,5 +33,9 @@ async def uow(engine: AsyncEngine | None) -> AsyncIterator[UnitOfWorkFactory]:
         yield InMemoryUnitOfWorkFactory()
         return
     await empty_tables(engine)
-    yield SqlAlchemyUnitOfWorkFactory(engine)
+    database = database_for(url_of(engine))
+    try:
+        yield SqlAlchemyUnitOfWorkFactory(database)
+    finally:
+        await database.dispose()
     await empty_tables(engine)

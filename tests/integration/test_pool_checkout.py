@@ -1,6 +1,8 @@
-"""PostgreSQL units of work borrow their asyncpg connection from SQLAlchemy's pool and
-give it back settled: the pool's own options (recycling, pre-ping, overflow) and its
-listeners apply to them as to any SQLAlchemy connection."""
+"""PostgreSQL units of work borrow their connection from the service's asyncpg pool and
+give it back settled: connections are kept and reused, opened only on demand and never
+beyond DB_POOL_SIZE + DB_MAX_OVERFLOW; DB_POOL_TIMEOUT, DB_POOL_RECYCLE and
+DB_POOL_PRE_PING mean what docs/configuration.md says; a connection whose state is in
+doubt is never lent again."""
 
 from __future__ import annotations
 
@@ -10,16 +12,16 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import event, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import text
 
 from tests.support.clock import SteppingClock
-from tests.support.databases import empty_tables, engine_for
+from tests.support.databases import database_for, empty_tables, engine_for
 from tests.support.emails import EMAILS
 from tests.support.principals import ADMIN
-from users_service.adapters.sqlalchemy import (
-    SqlAlchemyUnitOfWorkFactory,
-)
+from tests.support.timing import bound
+from users_service.adapters.sqlalchemy import SqlAlchemyUnitOfWorkFactory
+from users_service.adapters.sqlalchemy.postgres import PostgresDatabase
+from users_service.application.errors import StorageUnavailable
 from users_service.application.users.get import GetUser
 from users_service.application.users.register import RegisterUsers
 
@@ -27,86 +29,149 @@ pytestmark = pytest.mark.postgres
 
 
 @asynccontextmanager
-async def pooled_engine(url: str, **options: Any) -> AsyncIterator[AsyncEngine]:
-    engine = engine_for(url, **options)
+async def pooled(url: str, **options: Any) -> AsyncIterator[PostgresDatabase]:
+    engine = engine_for(url)
+    await empty_tables(engine)
+    await engine.dispose()
+    database = database_for(url, **options)
+    assert isinstance(database, PostgresDatabase)
     try:
-        await empty_tables(engine)
-        yield engine
+        yield database
     finally:
-        await engine.dispose()
+        await database.dispose()
 
 
-async def _seed(engine: AsyncEngine) -> int:
-    uow = SqlAlchemyUnitOfWorkFactory(engine)
+async def _seed(database: PostgresDatabase) -> int:
+    uow = SqlAlchemyUnitOfWorkFactory(database)
     return (
         await RegisterUsers(uow, SteppingClock(), EMAILS).one(ADMIN, "ada@example.com", "Ada")
     ).id
 
 
 @contextmanager
-def lent_connections(engine: AsyncEngine) -> Iterator[list[Any]]:
-    """The asyncpg connections the pool lends meanwhile, in order."""
-    lent: list[Any] = []
+def lent_connections(database: PostgresDatabase) -> Iterator[list[int]]:
+    """The server process ids of the connections the pool lends meanwhile, in order."""
+    lent: list[int] = []
+    usual = database.acquire
 
-    def recorded(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-        lent.append(dbapi_connection.driver_connection)
+    async def recorded() -> Any:
+        connection = await usual()
+        lent.append(connection.get_server_pid())
+        return connection
 
-    pool = engine.sync_engine.pool
-    event.listen(pool, "checkout", recorded)
+    database.acquire = recorded  # type: ignore[method-assign]
     try:
         yield lent
     finally:
-        event.remove(pool, "checkout", recorded)
+        database.acquire = usual  # type: ignore[method-assign]
 
 
-async def _reads(engine: AsyncEngine, user_id: int, rounds: int) -> None:
-    get = GetUser(SqlAlchemyUnitOfWorkFactory(engine))
+async def _reads(database: PostgresDatabase, user_id: int, rounds: int) -> None:
+    get = GetUser(SqlAlchemyUnitOfWorkFactory(database))
     for _ in range(rounds):
         assert (await get(ADMIN, user_id)).id == user_id
 
 
-async def test_idle_connections_are_reused(postgres_url: str) -> None:
-    async with pooled_engine(postgres_url, pool_size=2) as engine:
-        user_id = await _seed(engine)  # leaves an idle connection in the pool
-        with lent_connections(engine) as lent:
-            await _reads(engine, user_id, 20)
+async def _server_pids(url: str) -> set[int]:
+    engine = engine_for(url)
+    try:
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                text(
+                    "SELECT pid FROM pg_stat_activity "
+                    "WHERE application_name = 'users-service' AND datname = current_database() "
+                    "AND pid <> pg_backend_pid()"
+                )
+            )
+            return {row[0] for row in rows}
+    finally:
+        await engine.dispose()
+
+
+async def test_connections_are_opened_on_demand_and_reused(postgres_url: str) -> None:
+    async with pooled(postgres_url, pool_size=3) as database:
+        assert database.use().used == 0
+        user_id = await _seed(database)
+        with lent_connections(database) as lent:
+            await _reads(database, user_id, 20)
         assert len(lent) == 20
-        assert len({id(driver) for driver in lent}) == 1
-        assert not lent[0].is_closed()
-        assert engine.sync_engine.pool.checkedout() == 0
+        assert len(set(lent)) == 1  # one connection, lent again and again
+        use = database.use()
+        assert (use.used, use.idle, use.max) == (0, 1, 3)
 
 
-async def test_connections_to_open_again_are_opened_by_the_pool(postgres_url: str) -> None:
-    """pool_recycle=0 replaces the connection at every checkout. (A coroutine left
-    unawaited on the way would fail this test: warnings are errors.)"""
-    async with pooled_engine(postgres_url, pool_size=2, pool_recycle=0) as engine:
-        user_id = await _seed(engine)
-        with lent_connections(engine) as lent:
-            await _reads(engine, user_id, 10)
-        assert len({id(driver) for driver in lent}) == 10  # a new connection every time
-        assert sum(not driver.is_closed() for driver in lent) == 1  # the others closed
-        assert engine.sync_engine.pool.checkedout() == 0
+async def test_never_more_than_the_pool_and_a_timeout_when_all_are_lent(
+    postgres_url: str,
+) -> None:
+    async with pooled(postgres_url, pool_size=1, max_overflow=1, pool_timeout=0.3) as database:
+        user_id = await _seed(database)
+        uow = SqlAlchemyUnitOfWorkFactory(database)
+        release = asyncio.Event()
+        holding = 0
+
+        async def hold() -> None:
+            nonlocal holding
+            async with uow(read_only=True) as tx:
+                assert await tx.users.get(user_id) is not None
+                holding += 1
+                await release.wait()
+
+        tasks = [asyncio.create_task(hold()) for _ in range(2)]
+        while holding < 2:
+            await asyncio.sleep(0.01)
+        assert database.use().used == 2
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(StorageUnavailable) as refused:
+            await _reads(database, user_id, 1)
+        waited = asyncio.get_running_loop().time() - started
+        assert refused.value.cause == "pool_timeout"
+        assert 0.3 <= waited < bound(2.0)
+        release.set()
+        await asyncio.gather(*tasks)
+        assert database.use().used == 0
+        assert len(await _server_pids(postgres_url)) == 2
 
 
-async def test_pre_ping_keeps_a_live_connection(postgres_url: str) -> None:
-    async with pooled_engine(postgres_url, pool_size=2, pool_pre_ping=True) as engine:
-        user_id = await _seed(engine)
-        with lent_connections(engine) as lent:
-            await _reads(engine, user_id, 5)
-        assert len(lent) == 5
-        assert len({id(driver) for driver in lent}) == 1  # pinged and kept, never reopened
-        assert engine.sync_engine.pool.checkedout() == 0
+async def test_idle_connections_are_closed_after_the_recycle_time(postgres_url: str) -> None:
+    async with pooled(postgres_url, pool_size=2, pool_recycle=1) as database:
+        user_id = await _seed(database)
+        with lent_connections(database) as first:
+            await _reads(database, user_id, 1)
+        assert first[0] in await _server_pids(postgres_url)
+        await asyncio.sleep(2.5)  # idle past DB_POOL_RECYCLE: closed
+        assert first[0] not in await _server_pids(postgres_url)
+        with lent_connections(database) as later:
+            await _reads(database, user_id, 1)  # opened again on demand
+        assert later[0] != first[0]
 
 
 async def test_pre_ping_replaces_a_connection_the_server_closed(postgres_url: str) -> None:
-    async with pooled_engine(postgres_url, pool_size=1, pool_pre_ping=True) as engine:
-        user_id = await _seed(engine)
-        with lent_connections(engine) as lent:
-            await _reads(engine, user_id, 1)
-        await _terminate(postgres_url, lent[0].get_server_pid())
-        with lent_connections(engine) as lent_after:
-            await _reads(engine, user_id, 1)  # answered, on a new connection
-        assert lent_after[0] is not lent[0]
+    async with pooled(postgres_url, pool_size=1, pool_pre_ping=True) as database:
+        user_id = await _seed(database)
+        with lent_connections(database) as lent:
+            await _reads(database, user_id, 3)
+        assert len(set(lent)) == 1  # pinged and kept
+        await _terminate(postgres_url, lent[0])
+        with lent_connections(database) as lent_after:
+            await _reads(database, user_id, 1)  # answered, on a new connection
+        assert lent_after[-1] != lent[0]
+
+
+async def test_a_connection_the_server_closed_while_idle_is_replaced(
+    postgres_url: str,
+) -> None:
+    """Without pre-ping too: asyncpg sees the server's goodbye on an idle connection, and
+    the pool opens another instead of lending the closed one."""
+    async with pooled(postgres_url, pool_size=1) as database:
+        user_id = await _seed(database)
+        with lent_connections(database) as lent:
+            await _reads(database, user_id, 1)
+        await _terminate(postgres_url, lent[0])
+        await asyncio.sleep(0.1)  # the goodbye reaches the client
+        with lent_connections(database) as lent_after:
+            await _reads(database, user_id, 1)
+        assert lent_after[0] != lent[0]
+        assert database.use().used == 0
 
 
 async def _terminate(url: str, pid: int) -> None:
@@ -118,40 +183,14 @@ async def _terminate(url: str, pid: int) -> None:
         await killer.dispose()
 
 
-async def test_surplus_connections_are_closed(postgres_url: str) -> None:
-    async with pooled_engine(postgres_url, pool_size=1, max_overflow=3) as engine:
-        user_id = await _seed(engine)
-        uow = SqlAlchemyUnitOfWorkFactory(engine)
-        release = asyncio.Event()
-        holding = 0
-
-        async def hold() -> None:
-            nonlocal holding
-            async with uow(read_only=True) as tx:
-                assert await tx.users.get(user_id) is not None
-                holding += 1
-                await release.wait()
-
-        with lent_connections(engine) as lent:
-            tasks = [asyncio.create_task(hold()) for _ in range(4)]
-            while holding < 4:
-                await asyncio.sleep(0.01)
-            assert engine.sync_engine.pool.checkedout() == 4
-            release.set()
-            await asyncio.gather(*tasks)
-        # One went back into the pool; three surplus connections were closed.
-        pool = engine.sync_engine.pool
-        assert pool.checkedout() == 0
-        assert pool.checkedin() == 1
-        assert sorted(driver.is_closed() for driver in lent) == [False, True, True, True]
-
-
-async def test_a_connection_left_in_a_transaction_is_never_pooled(postgres_url: str) -> None:
-    """A writer cancelled mid-transaction: its connection is discarded, not lent again
-    with the transaction open."""
-    async with pooled_engine(postgres_url, pool_size=1) as engine:
-        user_id = await _seed(engine)
-        uow = SqlAlchemyUnitOfWorkFactory(engine)
+async def test_a_connection_left_in_a_transaction_is_never_lent_again(
+    postgres_url: str,
+) -> None:
+    """A writer cancelled mid-transaction: its transaction is rolled back and the
+    connection lent again, clean."""
+    async with pooled(postgres_url, pool_size=1) as database:
+        user_id = await _seed(database)
+        uow = SqlAlchemyUnitOfWorkFactory(database)
         started = asyncio.Event()
 
         async def stuck_writer() -> None:
@@ -160,24 +199,23 @@ async def test_a_connection_left_in_a_transaction_is_never_pooled(postgres_url: 
                 started.set()
                 await asyncio.sleep(3600)
 
-        with lent_connections(engine) as lent:
-            task = asyncio.create_task(stuck_writer())
-            await started.wait()
-            assert lent[0].is_in_transaction()
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
-            await _reads(engine, user_id, 1)
-        assert not lent[-1].is_in_transaction()
-        assert engine.sync_engine.pool.checkedout() == 0
+        task = asyncio.create_task(stuck_writer())
+        await started.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        connection = await database.acquire()
+        try:
+            assert not connection.is_in_transaction()
+        finally:
+            await database.release(connection, discard=False)
+        assert database.use().used == 0
 
 
-@pytest.mark.parametrize("hook", ["checkout", "checkin"])
-async def test_pool_listeners_run(postgres_url: str, hook: str) -> None:
-    async with pooled_engine(postgres_url, pool_size=2) as engine:
-        user_id = await _seed(engine)
-        heard: list[str] = []
-        event.listen(engine.sync_engine.pool, hook, lambda *_: heard.append(hook))
-        await _reads(engine, user_id, 5)
-        assert heard == [hook] * 5
-        assert engine.sync_engine.pool.checkedout() == 0
+async def test_dispose_closes_every_connection(postgres_url: str) -> None:
+    async with pooled(postgres_url, pool_size=3) as database:
+        user_id = await _seed(database)
+        await _reads(database, user_id, 2)
+        assert await _server_pids(postgres_url)
+        await database.dispose()
+        assert await _server_pids(postgres_url) == set()

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.support.clock import SteppingClock
-from tests.support.databases import empty_tables, engine_for
+from tests.support.databases import database_for, empty_tables, url_of
 from tests.support.emails import EMAILS
 from tests.support.principals import ADMIN
 from tests.support.statements import count_statements
@@ -27,7 +27,11 @@ from users_service.application.users.update import UpdateUser
 @pytest.fixture
 async def uow(engine: AsyncEngine) -> AsyncIterator[SqlAlchemyUnitOfWorkFactory]:
     await empty_tables(engine)
-    yield SqlAlchemyUnitOfWorkFactory(engine)
+    database = database_for(url_of(engine))
+    try:
+        yield SqlAlchemyUnitOfWorkFactory(database)
+    finally:
+        await database.dispose()
     await empty_tables(engine)
 
 
@@ -36,7 +40,7 @@ async def test_batch_of_1000_is_one_insert(
 ) -> None:
     register = RegisterUsers(uow, SteppingClock(), EMAILS)
     items = [UserInput(f"user{i}@example.com", f"User {i}") for i in range(1000)]
-    async with count_statements(engine) as log:
+    async with count_statements(uow.database) as log:
         users = await register.many(ADMIN, items)
     assert len(users) == 1000
     assert len(log.data_statements) == 1
@@ -50,21 +54,21 @@ async def test_get_list_and_update_are_one_statement_each(
     users = await RegisterUsers(uow, clock, EMAILS).many(
         ADMIN, [UserInput(f"user{i}@example.com", f"User {i}") for i in range(300)]
     )
-    async with count_statements(engine) as log:
+    async with count_statements(uow.database) as log:
         await GetUser(uow)(ADMIN, users[5].id)
     assert len(log.data_statements) == 1
 
-    async with count_statements(engine) as log:
+    async with count_statements(uow.database) as log:
         page = await ListUsers(uow, EMAILS)(ADMIN, limit=200)
     assert len(page.items) == 200
     assert len(log.data_statements) == 1
 
-    async with count_statements(engine) as log:
+    async with count_statements(uow.database) as log:
         page = await ListUsers(uow, EMAILS)(ADMIN, limit=200, ids=[u.id for u in users[:200]])
     assert len(page.items) == 200
     assert len(log.data_statements) == 1
 
-    async with count_statements(engine) as log:
+    async with count_statements(uow.database) as log:
         await UpdateUser(uow, clock, EMAILS)(
             ADMIN, users[0].id, name="Renamed", expected_versions=[1]
         )
@@ -74,24 +78,22 @@ async def test_get_list_and_update_are_one_statement_each(
 async def test_register_one_is_one_statement(
     engine: AsyncEngine, uow: SqlAlchemyUnitOfWorkFactory
 ) -> None:
-    async with count_statements(engine) as log:
+    async with count_statements(uow.database) as log:
         await RegisterUsers(uow, SteppingClock(), EMAILS).one(ADMIN, "ada@example.com", "Ada")
     assert len(log.data_statements) == 1
 
 
 async def test_only_single_creates_run_without_transaction_control(
-    engine: AsyncEngine,
+    engine: AsyncEngine, uow: SqlAlchemyUnitOfWorkFactory
 ) -> None:
     """Creating one user is one INSERT, atomic by itself: on PostgreSQL it is
     sent with no BEGIN and no COMMIT around it (two round trips saved). Updates and
     deletes keep their transaction (a cancelled one must not land late), and so does a
     multi-row batch, which stays all or nothing. SQLite, in process, keeps BEGIN
     IMMEDIATE."""
-    await empty_tables(engine)
-    uow = SqlAlchemyUnitOfWorkFactory(engine)
     clock = SteppingClock()
     register = RegisterUsers(uow, clock, EMAILS)
-    async with count_statements(engine) as log:
+    async with count_statements(uow.database) as log:
         ada = await register.one(ADMIN, "ada@example.com", "Ada")
         await UpdateUser(uow, clock, EMAILS)(ADMIN, ada.id, name="Ada L", expected_versions=[1])
         await DeleteUser(uow, clock)(ADMIN, ada.id, expected_versions=[2])
@@ -101,7 +103,7 @@ async def test_only_single_creates_run_without_transaction_control(
     else:
         assert verbs == ["BEGIN", "INSERT", "BEGIN", "UPDATE", "BEGIN", "DELETE"]
 
-    async with count_statements(engine) as log:
+    async with count_statements(uow.database) as log:
         await register.many(
             ADMIN, [UserInput("a@example.com", "A"), UserInput("b@example.com", "B")]
         )
@@ -117,10 +119,12 @@ async def test_only_single_creates_run_without_transaction_control(
 async def test_echo_logs_statements_on_every_path(
     engine: AsyncEngine, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """DB_ECHO logs what runs, also on PostgreSQL's direct asyncpg path."""
-    echoing = engine_for(engine.url.render_as_string(hide_password=False), echo=True)
+    """DB_ECHO logs what runs: SQLAlchemy's engine logger on SQLite, the service's own
+    (`users_service.sql`) on PostgreSQL's asyncpg pool."""
+    echoing = database_for(url_of(engine), echo=True)
+    logger = "sqlalchemy.engine" if echoing.dialect_name == "sqlite" else "users_service.sql"
     try:
-        with caplog.at_level(logging.INFO, logger="sqlalchemy.engine"):
+        with caplog.at_level(logging.INFO, logger=logger):
             async with SqlAlchemyUnitOfWorkFactory(echoing)(read_only=True) as tx:
                 await tx.users.get(1)
     finally:
@@ -129,17 +133,15 @@ async def test_echo_logs_statements_on_every_path(
 
 
 async def test_with_events_each_change_and_its_event_are_one_statement(
-    engine: AsyncEngine,
+    engine: AsyncEngine, uow: SqlAlchemyUnitOfWorkFactory
 ) -> None:
     """With events on, PostgreSQL still sends a single create as one
     statement with no BEGIN/COMMIT (a data-modifying CTE writes the user and its event),
     and an update or a delete as one statement in its transaction. SQLite writes the
     event as a second INSERT in the same transaction."""
-    await empty_tables(engine)
-    uow = SqlAlchemyUnitOfWorkFactory(engine)
     clock = SteppingClock()
     events = EventPolicy()
-    async with count_statements(engine) as log:
+    async with count_statements(uow.database) as log:
         ada = await RegisterUsers(uow, clock, EMAILS, events=events).one(ADMIN, "a@x.org", "A")
         await UpdateUser(uow, clock, EMAILS, events=events)(ADMIN, ada.id, name="B")
         await DeleteUser(uow, clock, events=events)(ADMIN, ada.id)

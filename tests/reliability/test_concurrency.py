@@ -134,7 +134,7 @@ async def race_creates(
             min(pool, CONCURRENT_CREATES),
             "LOCK TABLE users IN SHARE MODE",  # blocks INSERTs, not SELECTs
         )
-        backend = service.engine.dialect.name
+        backend = service.database.dialect_name
         key = f"{backend}: slowest round of {CONCURRENT_CREATES} creates, s"
         SLOWEST[key] = round(max(SLOWEST.get(key, 0.0), time.monotonic() - started), 3)
         counts = statuses(responses)
@@ -156,7 +156,7 @@ async def test_concurrent_creates_of_one_email_postgres(
 ) -> None:
     async with serve(make_settings(postgres_url)) as service:
         await race_creates(service, CREATE_ROUNDS, postgres_engine, gate_with=postgres_engine)
-        assert service.engine.pool.checkedout() == 0
+        assert service.connections_lent() == 0
 
 
 async def test_concurrent_creates_of_one_email_sqlite(sqlite_file_url: str) -> None:
@@ -203,7 +203,7 @@ async def race_patches(
         assert stored["version"] == 2
         row_name = await scalar(db, "SELECT name FROM users WHERE id = :id", id=user_id)
         assert row_name == winner.json()["name"]
-        backend = service.engine.dialect.name
+        backend = service.database.dialect_name
         FIGURES[f"{backend}: patch rounds"] += 1
         FIGURES[f"{backend}: patch rounds gated"] += use_gate is not None
         FIGURES[f"{backend}: patch won by {'first' if winner is responses[0] else 'second'}"] += 1
@@ -215,7 +215,7 @@ async def test_concurrent_patches_with_one_if_match_postgres(
 ) -> None:
     async with serve(make_settings(postgres_url)) as service:
         await race_patches(service, PATCH_ROUNDS, postgres_engine, gate_with=postgres_engine)
-        assert service.engine.pool.checkedout() == 0
+        assert service.connections_lent() == 0
 
 
 async def test_concurrent_patches_with_one_if_match_sqlite(sqlite_file_url: str) -> None:
@@ -289,4 +289,4 @@ async def test_batch_racing_single_creates_is_all_or_nothing(
             )
             assert total == (BATCH_SIZE if batch_response.status_code == 201 else len(overlap))
         FIGURES.update({f"postgresql: batch race, {k}": v for k, v in outcomes.items()})
-        assert service.engine.pool.checkedout() == 0
+        assert service.connections_lent() == 0

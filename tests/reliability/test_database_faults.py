@@ -125,7 +125,7 @@ async def test_cut_before_any_connection_gives_prompt_503s(
             proxy.restore()  # also on failure: the engine is disposed over a live link
         FIGURES[f"slowest 503, cut ({mode}) before connecting, s"] = round(slowest, 3)
         recovered = await assert_recovers(service, time.monotonic())
-        assert service.engine.pool.checkedout() == 0
+        assert service.connections_lent() == 0
         FIGURES[f"recovery after restore ({mode}, idle), s"] = round(recovered, 3)
 
 
@@ -139,7 +139,7 @@ async def test_cut_while_connections_are_pooled_gives_503_then_recovers(
         # Fill the pool with idle, established connections.
         warm = await asyncio.gather(*(service.client.get("/users") for _ in range(10)))
         assert {r.status_code for r in warm} == {200}
-        pooled = service.engine.pool.checkedin()
+        pooled = service.database.use().idle
         assert pooled >= 1
         assert proxy.open_links == pooled
         proxy.cut(mode)
@@ -151,7 +151,7 @@ async def test_cut_while_connections_are_pooled_gives_503_then_recovers(
             proxy.restore()
         FIGURES[f"slowest 503, cut ({mode}) with a warm pool, s"] = round(slowest, 3)
         recovered = await assert_recovers(service, time.monotonic())
-        assert service.engine.pool.checkedout() == 0
+        assert service.connections_lent() == 0
         FIGURES[f"recovery after restore ({mode}, pooled), s"] = round(recovered, 3)
 
 
@@ -217,7 +217,7 @@ async def test_cut_under_write_load_loses_no_acknowledged_write(
         assert first_success_after_restore is not None
         recovery = first_success_after_restore - restored_at
         assert recovery < bound(RECOVER_WITHIN)
-        assert service.engine.pool.checkedout() == 0
+        assert service.connections_lent() == 0
 
     assert not any(key.startswith("500") for key in seen), seen
     assert len(set(acknowledged)) == len(acknowledged)
@@ -283,7 +283,7 @@ async def test_statement_behind_a_lock_times_out_with_503(
         assert_unavailable(response)
         # Not before the timeout; after it, only the slack (not the server's timer) scales.
         assert timeout <= elapsed < timeout + bound(1.5), elapsed
-        assert service.engine.pool.checkedout() == 0
+        assert service.connections_lent() == 0
         # Nothing half-done: the row is as it was, and the service answers at once again.
         after = await service.client.get(f"/users/{user_id}")
         assert after.status_code == 200
@@ -338,7 +338,7 @@ async def test_pool_exhausted_gives_503_within_the_pool_timeout(
         assert_unavailable(response)
         assert 0.5 <= elapsed < 0.5 + bound(1.0), elapsed  # as for the statement timeout
         assert {r.status_code for r in await asyncio.gather(*blocked)} == {200}
-        assert service.engine.pool.checkedout() == 0
+        assert service.connections_lent() == 0
         FIGURES["pool exhausted (timeout 0.5 s): 503 in, s"] = round(elapsed, 3)
 
 
@@ -362,7 +362,7 @@ async def test_request_cancelled_while_waiting_leaks_no_connection(
             await holder.rollback()
 
         async def checked_out() -> int:
-            return -service.engine.pool.checkedout()  # reaches 0 when none is out
+            return -service.connections_lent()  # reaches 0 when none is out
 
         await wait_for_async(checked_out, 0)
         after = await service.client.get(f"/users/{user_id}")
@@ -387,4 +387,4 @@ async def test_starts_with_the_database_down_and_becomes_ready(
         restored_at = time.monotonic()
         recovered = await assert_recovers(service, restored_at)
         FIGURES["ready after restore (started while down), s"] = round(recovered, 3)
-        assert service.engine.pool.checkedout() == 0
+        assert service.connections_lent() == 0

@@ -141,4 +141,4 @@ async def test_a_write_on_a_read_only_server_is_a_503_never_a_500(cluster: Clust
             assert response.status_code == 503, response.text
             assert response.headers["retry-after"].isdigit()
         assert (await service.client.get("/users")).status_code == 200  # reads still work
-        assert service.engine.sync_engine.pool.checkedout() == 0
+        assert service.connections_lent() == 0

@@ -25,6 +25,7 @@ from tests.support.reliability import assert_problem, figures, make_settings, se
 from tests.support.settings import IsolatedSettings
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.timing import bound
+from users_service.adapters.sqlalchemy.postgres import PostgresDatabase
 from users_service.entrypoints.migrations import apply_role_settings
 
 pytestmark = pytest.mark.postgres
@@ -218,14 +219,15 @@ async def test_a_vanished_prepared_statement_is_a_503_and_the_connection_is_drop
         created = await service.client.post("/users", json={"email": "p@example.com", "name": "P"})
         user_id = created.json()["id"]
         assert (await service.client.get(f"/users/{user_id}")).status_code == 200
-        pool = service.engine.sync_engine.pool
-        async with service.engine.connect() as connection:
-            raw = await connection.get_raw_connection()
-            await raw.driver_connection.execute("DEALLOCATE ALL")
+        database = service.database
+        assert isinstance(database, PostgresDatabase)
+        connection = await database.acquire()  # the pool's one connection
+        await connection.execute("DEALLOCATE ALL")
+        await database.release(connection, discard=False)
         gone = await service.client.get(f"/users/{user_id}")
         assert_problem(gone, 503)
         assert (await service.client.get(f"/users/{user_id}")).status_code == 200
-        assert pool.checkedout() == 0
+        assert service.connections_lent() == 0
 
 
 async def test_migrate_goes_direct_and_sets_the_role_timeouts(

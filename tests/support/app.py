@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.support.databases import empty_tables
+from tests.support.databases import empty_tables, engine_for
+from users_service.adapters.sqlalchemy import Database
 from users_service.entrypoints.container import Container, container_for
 from users_service.entrypoints.http.app import create_app
 from users_service.entrypoints.settings import Settings
@@ -22,11 +23,17 @@ class Service:
     app: FastAPI
     container: Container
     client: httpx.AsyncClient
+    # The test's own SQLAlchemy engine on the service's database, for what it checks
+    # behind the service's back (None on the memory backend).
+    engine: AsyncEngine = field(init=False)
 
     @property
-    def engine(self) -> AsyncEngine:
-        engine: AsyncEngine = self.container.engine()
-        return engine
+    def database(self) -> Database:
+        database: Database = self.container.database()
+        return database
+
+    def connections_lent(self) -> int:
+        return self.database.use().used
 
 
 @asynccontextmanager
@@ -40,11 +47,20 @@ async def serve(
     client sends `headers` on every request and never raises on a 5xx."""
     container = container_for(target) if isinstance(target, Settings) else target
     app = create_app(container)
-    async with app.router.lifespan_context(app):
-        if empty and container.backend() == "sqlalchemy":
-            await empty_tables(container.engine())
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://testserver", timeout=30, headers=headers
-        ) as client:
-            yield Service(app, container, client)
+    uses_sql = container.backend() == "sqlalchemy"
+    engine = engine_for(container.settings().database_url) if uses_sql else None
+    try:
+        async with app.router.lifespan_context(app):
+            if empty and engine is not None:
+                await empty_tables(engine)
+            transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://testserver", timeout=30, headers=headers
+            ) as client:
+                service = Service(app, container, client)
+                if engine is not None:
+                    service.engine = engine
+                yield service
+    finally:
+        if engine is not None:
+            await engine.dispose()

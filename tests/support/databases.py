@@ -13,7 +13,12 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from users_service.adapters.sqlalchemy import EngineOptions, create_engine
+from users_service.adapters.sqlalchemy import (
+    Database,
+    EngineOptions,
+    create_database,
+    create_engine,
+)
 from users_service.entrypoints import migrations
 
 POSTGRES_ENV = "TEST_POSTGRES_URL"
@@ -39,6 +44,16 @@ def options_for(url: str, **options: Any) -> EngineOptions:
 def engine_for(url: str, **options: Any) -> AsyncEngine:
     """An engine on `url` as the service makes it, with `options` changed."""
     return create_engine(options_for(url, **options))
+
+
+def database_for(url: str, **options: Any) -> Database:
+    """The service's `Database` on `url` (PostgreSQL's pool or SQLite's engine), with
+    `options` changed."""
+    return create_database(options_for(url, **options))
+
+
+def url_of(engine: AsyncEngine) -> str:
+    return engine.url.render_as_string(hide_password=False)
 
 
 def postgres_server_url() -> str | None:

@@ -1,38 +1,26 @@
-"""Counts the SQL statements an engine runs, to prove there is no N+1.
+"""Counts the SQL statements a database runs, to prove there is no N+1.
 
 SQLite statements go through SQLAlchemy's cursor events, synchronously. PostgreSQL
-statements run on the asyncpg connection itself, so they are seen by asyncpg's query
-logger, attached to each connection the pool lends while counting (a pool `checkout`
-listener). asyncpg does not call its loggers when a statement finishes but schedules
-them (`loop.call_soon`), so a record may still be on its way when the counted block
-ends.
-
-So the count is not read after some number of loop turns: at the block's end, each
-connection that was lent sends an end-of-log marker down the same road, through
-`call_soon` to the same listener. The loop runs callbacks in the order they were
-scheduled, so when the listener has seen every marker it has seen every statement those
-connections ran, and it sets an event the block's end waits on (bounded, see
-tests/support/timing.py).
+statements run on the service's asyncpg pool: each connection the pool lends while
+counting records every statement sent through it, as it is sent.
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.support.timing import bound
+from users_service.adapters.sqlalchemy import Database
+from users_service.adapters.sqlalchemy.postgres import PostgresDatabase
+from users_service.adapters.sqlalchemy.sqlite import SqliteDatabase
 
 _DATA_VERBS = ("SELECT", "INSERT", "UPDATE", "DELETE", "WITH")
 _TCL = ("BEGIN", "COMMIT", "ROLLBACK")
 _OUR_TABLES = re.compile(r"\b(users|idempotency_keys|outbox)\b")
-DELIVERED_WITHIN = 5.0  # seconds; delivery takes one loop turn, this only stops a hang
-_END_OF_LOG = object()  # the marker a lent connection sends after its last record
 
 
 class StatementLog:
@@ -58,58 +46,67 @@ class StatementLog:
 
 
 @asynccontextmanager
-async def count_statements(engine: AsyncEngine) -> AsyncIterator[StatementLog]:
+async def count_statements(database: Database) -> AsyncIterator[StatementLog]:
+    if isinstance(database, SqliteDatabase):
+        async with _count_sqlite(database) as log:
+            yield log
+        return
+    assert isinstance(database, PostgresDatabase)
+    async with _count_postgres(database) as log:
+        yield log
+
+
+@asynccontextmanager
+async def _count_sqlite(database: SqliteDatabase) -> AsyncIterator[StatementLog]:
     log = StatementLog()
-    sync_engine = engine.sync_engine
-    loop = asyncio.get_running_loop()
-    lent: dict[int, Any] = {}  # id -> asyncpg connection the pool lent
-    markers_due = 0
-    delivered = asyncio.Event()
-    delivered.set()  # nothing is on its way yet
+    sync_engine = database.engine.sync_engine
 
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         log.statements.append(statement)
 
-    def log_query(query: Any) -> None:
-        nonlocal markers_due
-        if query is not _END_OF_LOG:
-            log.statements.append(query.query)
-            return
-        markers_due -= 1
-        if markers_due == 0:
-            delivered.set()
-
-    def end_log(driver: Any) -> None:
-        """Stop logging `driver`, and send the marker behind its last record."""
-        nonlocal markers_due
-        driver.remove_query_logger(log_query)
-        markers_due += 1
-        delivered.clear()
-        loop.call_soon(log_query, _END_OF_LOG)
-
-    def checked_out(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-        driver = dbapi_connection.driver_connection
-        if id(driver) not in lent and hasattr(driver, "add_query_logger"):
-            driver.add_query_logger(log_query)
-            lent[id(driver)] = driver
-
     event.listen(sync_engine, "before_cursor_execute", record)
-    event.listen(sync_engine.pool, "checkout", checked_out)
     try:
         yield log
-        event.remove(sync_engine.pool, "checkout", checked_out)
-        while lent:
-            end_log(lent.popitem()[1])
-        try:
-            await asyncio.wait_for(delivered.wait(), bound(DELIVERED_WITHIN))
-        except TimeoutError:
-            raise AssertionError(
-                f"asyncpg delivered {len(log.statements)} statement(s) to the logger, but not "
-                f"the end of every connection's log within {bound(DELIVERED_WITHIN)} s"
-            ) from None
     finally:
-        if event.contains(sync_engine.pool, "checkout", checked_out):
-            event.remove(sync_engine.pool, "checkout", checked_out)
         event.remove(sync_engine, "before_cursor_execute", record)
-        for driver in lent.values():
-            driver.remove_query_logger(log_query)
+
+
+class _Recording:
+    """A lent connection that records each statement sent through it, then sends it."""
+
+    def __init__(self, connection: Any, log: StatementLog) -> None:
+        self.connection = connection
+        self._log = log
+
+    async def fetch(self, query: str, *args: Any) -> Any:
+        self._log.statements.append(query)
+        return await self.connection.fetch(query, *args)
+
+    async def execute(self, query: str, *args: Any) -> Any:
+        self._log.statements.append(query)
+        return await self.connection.execute(query, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.connection, name)
+
+
+@asynccontextmanager
+async def _count_postgres(database: PostgresDatabase) -> AsyncIterator[StatementLog]:
+    log = StatementLog()
+    usual_acquire, usual_release = database.acquire, database.release
+
+    async def acquire() -> Any:
+        return _Recording(await usual_acquire(), log)
+
+    async def release(connection: Any, *, discard: bool) -> None:
+        if isinstance(connection, _Recording):
+            connection = connection.connection
+        await usual_release(connection, discard=discard)
+
+    database.acquire = acquire  # type: ignore[method-assign]
+    database.release = release  # type: ignore[method-assign]
+    try:
+        yield log
+    finally:
+        database.acquire = usual_acquire  # type: ignore[method-assign]
+        database.release = usual_release  # type: ignore[method-assign]

@@ -1,7 +1,9 @@
-"""Async SQLAlchemy storage: PostgreSQL through asyncpg, SQLite through aiosqlite."""
+"""Storage on SQLAlchemy Core statements: PostgreSQL on an asyncpg pool, SQLite on a
+SQLAlchemy engine (aiosqlite)."""
 
-from users_service.adapters.sqlalchemy.engine import EngineOptions, create_engine
+from users_service.adapters.sqlalchemy.engine import EngineOptions, PoolUse, create_engine
 from users_service.adapters.sqlalchemy.repository import SqlAlchemyUserRepository
+from users_service.adapters.sqlalchemy.sessions import Database, create_database
 from users_service.adapters.sqlalchemy.tables import metadata
 from users_service.adapters.sqlalchemy.unit_of_work import (
     SqlAlchemyUnitOfWork,
@@ -9,10 +11,13 @@ from users_service.adapters.sqlalchemy.unit_of_work import (
 )
 
 __all__ = [
+    "Database",
     "EngineOptions",
+    "PoolUse",
     "SqlAlchemyUnitOfWork",
     "SqlAlchemyUnitOfWorkFactory",
     "SqlAlchemyUserRepository",
+    "create_database",
     "create_engine",
     "metadata",
 ]

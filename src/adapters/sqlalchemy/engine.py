@@ -1,4 +1,5 @@
-"""Engine construction: one per process, built by the container, never at import."""
+"""SQLAlchemy engines: SQLite's (the service's and the migrations'), and PostgreSQL's for
+the migrations (the service runs PostgreSQL on its own asyncpg pool: postgres.py)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,15 @@ class EngineOptions:
     pgbouncer: bool  # PostgreSQL behind a transaction-mode pooler: see pooler.py
 
 
+@dataclass(frozen=True, slots=True)
+class PoolUse:
+    """A pool's connections now: lent, idle, and the most it opens."""
+
+    used: int
+    idle: int
+    max: int
+
+
 def create_engine(options: EngineOptions) -> AsyncEngine:
     url = make_url(options.url)
     if url.get_backend_name() == "sqlite":
@@ -54,39 +64,21 @@ def _pool_arguments(options: EngineOptions) -> dict[str, Any]:
     }
 
 
-def _server_settings(options: EngineOptions) -> dict[str, str]:
-    settings = {"application_name": "users-service"}
-    if options.pgbouncer:
-        return settings  # the rest come from the role's settings (pooler.role_settings)
-    statement_ms = str(pooler.milliseconds(options.statement_timeout))
-    return settings | {
-        "statement_timeout": statement_ms,
-        "lock_timeout": statement_ms,
-        # Short OLTP statements never profit from JIT; it only adds latency.
-        "jit": "off",
-    }
-
-
 def _postgresql_engine(url: URL, options: EngineOptions) -> AsyncEngine:
-    engine = create_async_engine(
+    return create_async_engine(
         url,
         **_pool_arguments(options),
-        # Each session settles its own transaction on the driver and invalidates a
-        # connection it could not settle (sessions.py): nothing is left to reset.
-        pool_reset_on_return=None,
         connect_args={
-            **(pooler.pgbouncer_connect_args() if options.pgbouncer else {}),
             "timeout": options.connect_timeout,
             # Client-side bound on every statement: when the server goes silent (network
             # partition, frozen host) its statement_timeout never answers, and without
             # this a request would wait forever. A live server answers first.
             "command_timeout": options.statement_timeout + COMMAND_TIMEOUT_MARGIN,
-            "server_settings": _server_settings(options),
+            "server_settings": pooler.server_settings(
+                options.statement_timeout, pgbouncer=options.pgbouncer
+            ),
         },
     )
-    if not options.pgbouncer:
-        pooler.refuse_poolers(engine)
-    return engine
 
 
 def _sqlite_engine(url: URL, options: EngineOptions) -> AsyncEngine:

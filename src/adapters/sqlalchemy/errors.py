@@ -25,11 +25,19 @@ _TRANSIENT_SQLSTATE_PREFIXES = (
 )  # fmt: skip
 
 
+class PoolTimeout(Exception):
+    """Every connection of the pool stayed lent for DB_POOL_TIMEOUT."""
+
+
 def is_transient(error: BaseException) -> bool:
     """True when `error` means the database is unreachable, overloaded or timed out."""
     if isinstance(
         error,
-        sa_exc.TimeoutError | OSError | asyncio.TimeoutError | asyncpg.exceptions.InterfaceError,
+        PoolTimeout
+        | sa_exc.TimeoutError
+        | OSError
+        | asyncio.TimeoutError
+        | asyncpg.exceptions.InterfaceError,
     ):
         return True
     if any(isinstance(cause, PoolerWithoutSetting) for cause in _chain(error)):
@@ -72,7 +80,7 @@ def _sqlstate(error: BaseException) -> str | None:
 
 
 def unavailable(error: BaseException) -> StorageUnavailable:
-    if isinstance(error, sa_exc.TimeoutError):
+    if isinstance(error, PoolTimeout | sa_exc.TimeoutError):
         return StorageUnavailable("No database connection became free in time.", "pool_timeout")
     return StorageUnavailable("The database did not answer.", cause_of(error))
 

@@ -4,8 +4,7 @@ With `DB_PGBOUNCER=true` every transaction may run on another server connection,
 
 - no named prepared statements: asyncpg's statement cache is off, so each statement is
   an unnamed one, described and then parsed again in the same message batch as its
-  execution (so on the same server connection); SQLAlchemy's own execution (migrations)
-  gives each statement a unique name and caches none (its documented recipe);
+  execution (so on the same server connection);
 - no startup parameters but `application_name` (PgBouncer refuses or drops the others):
   `statement_timeout`, `lock_timeout` and `jit` come from the role's settings instead
   (`role_settings`, applied by `users-service migrate --role-settings`), with asyncpg's
@@ -13,24 +12,16 @@ With `DB_PGBOUNCER=true` every transaction may run on another server connection,
   the transactions that exist anyway (`sessions.Driver`);
 - no session state that outlives a transaction.
 
-Without the setting, a pooler is noticed when a connection is made: PgBouncer answers the
-client with its own cancel key, so the backend pid the driver was told differs from the
-one the server reports (`pg_backend_pid()`). Such a connection is refused
-(`PoolerWithoutSetting`, a 503), and readiness stays 503 until the setting is made. (A
-PgBouncer that refuses the startup parameters refuses the connection first: a 503 too,
-with the same log line.)
+Without the setting, a pooler is noticed when a connection is made (`postgres.py`):
+PgBouncer answers the client with its own cancel key, so the backend pid the driver was
+told differs from the one the server reports (`pg_backend_pid()`). Such a connection is
+refused (`PoolerWithoutSetting`, a 503), and readiness stays 503 until the setting is
+made. (A PgBouncer that refuses the startup parameters refuses the connection first: a
+503 too, with the same log line.) Migrations run on PostgreSQL itself
+(DATABASE_MIGRATION_URL), never through a pooler.
 """
 
 from __future__ import annotations
-
-import logging
-import uuid
-from typing import Any
-
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-logger = logging.getLogger("users_service")
 
 
 class PoolerWithoutSetting(Exception):
@@ -43,15 +34,17 @@ class PoolerWithoutSetting(Exception):
         )
 
 
-def _unique_statement_name() -> str:
-    return f"__users_{uuid.uuid4().hex}__"
-
-
-def pgbouncer_connect_args() -> dict[str, Any]:
-    return {
-        "statement_cache_size": 0,  # asyncpg: no named statements
-        "prepared_statement_cache_size": 0,  # SQLAlchemy's asyncpg adapter
-        "prepared_statement_name_func": _unique_statement_name,
+def server_settings(statement_timeout: float, *, pgbouncer: bool) -> dict[str, str]:
+    """The startup parameters of each connection (behind a pooler: the name alone)."""
+    settings = {"application_name": "users-service"}
+    if pgbouncer:
+        return settings  # the rest come from the role's settings (role_settings)
+    statement_ms = str(milliseconds(statement_timeout))
+    return settings | {
+        "statement_timeout": statement_ms,
+        "lock_timeout": statement_ms,
+        # Short OLTP statements never profit from JIT; it only adds latency.
+        "jit": "off",
     }
 
 
@@ -78,31 +71,4 @@ def role_settings(role: str, database: str, statement_timeout: float) -> list[st
     ]
 
 
-_REFUSED_PARAMETER = "unsupported startup parameter"
-
-
-def refuse_poolers(engine: AsyncEngine) -> None:
-    """Refuse connections that go through a pooler (a pool `connect` listener: it runs
-    once per new connection, never on checkout)."""
-
-    warned = False
-
-    def warn_once() -> None:
-        nonlocal warned
-        if not warned:  # one line per engine (per process), not one per request
-            warned = True
-            logger.error(str(PoolerWithoutSetting()))
-
-    @event.listens_for(engine.sync_engine.pool, "connect")
-    def _check(dbapi_connection: Any, _record: Any) -> None:
-        driver = dbapi_connection.driver_connection
-        server_pid = dbapi_connection.run_async(lambda c: c.fetchval("SELECT pg_backend_pid()"))
-        if server_pid != driver.get_server_pid():
-            warn_once()
-            raise PoolerWithoutSetting()
-
-    @event.listens_for(engine.sync_engine, "handle_error")
-    def _explain(context: Any) -> None:
-        # A PgBouncer that refuses our startup parameters refuses the connection itself.
-        if _REFUSED_PARAMETER in str(context.original_exception):
-            warn_once()
+REFUSED_PARAMETER = "unsupported startup parameter"

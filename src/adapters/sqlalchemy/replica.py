@@ -19,10 +19,9 @@ import asyncio
 import time
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from users_service.adapters.sqlalchemy.errors import is_transient
-from users_service.adapters.sqlalchemy.sessions import driver_for, scalar
+from users_service.adapters.sqlalchemy.sessions import Database, scalar
 
 MEASURE_EVERY = 1.0  # seconds
 
@@ -36,9 +35,8 @@ _LAG = text(
 
 
 class Replica:
-    def __init__(self, engine: AsyncEngine, max_lag: float) -> None:
-        self.engine = engine
-        self._driver = driver_for(engine)
+    def __init__(self, database: Database, max_lag: float) -> None:
+        self.database = database
         self._max_lag = max_lag
         self._measured_at: float | None = None
         self._usable = False
@@ -60,7 +58,7 @@ class Replica:
 
     async def _measure(self) -> None:
         try:
-            lag = float(await scalar(self.engine, self._driver, _LAG))
+            lag = float(await scalar(self.database, _LAG))
         except Exception as exc:
             if not is_transient(exc):
                 raise

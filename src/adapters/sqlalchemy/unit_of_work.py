@@ -1,11 +1,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from types import TracebackType
 from typing import Self
-
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from users_service.adapters.sqlalchemy.errors import is_transient, unavailable
 from users_service.adapters.sqlalchemy.executors import Executor
@@ -14,20 +11,15 @@ from users_service.adapters.sqlalchemy.instrumentation import Instrumentation, i
 from users_service.adapters.sqlalchemy.outbox import SqlAlchemyOutbox
 from users_service.adapters.sqlalchemy.replica import Replica
 from users_service.adapters.sqlalchemy.repository import SqlAlchemyUserRepository
-from users_service.adapters.sqlalchemy.sessions import (
-    Driver,
-    Session,
-    driver_for,
-    open_session,
-)
+from users_service.adapters.sqlalchemy.sessions import Database, Session
 from users_service.application.errors import ReplicaUnavailable
 from users_service.application.repository import UserRepository
 from users_service.application.unit_of_work import InsertOnlyUsers, InsertOnlyViolation
 
 
 class Waiting:
-    """Units of work waiting for a connection from one engine's pool (metrics read it:
-    the pool's own queue keeps no count that is not private)."""
+    """Units of work waiting for a connection from one database's pool (the metrics read
+    it: the pools keep no public count of their own)."""
 
     __slots__ = ("count",)
 
@@ -37,16 +29,15 @@ class Waiting:
 
 async def _open_counted(
     waiting: Waiting,
-    engine: AsyncEngine,
-    driver: Driver | None,
+    database: Database,
     read_only: bool,
     insert_only: bool,
     snapshot: bool = False,
 ) -> Session:
     waiting.count += 1
     try:
-        return await open_session(
-            engine, driver, read_only=read_only, insert_only=insert_only, snapshot=snapshot
+        return await database.session(
+            read_only=read_only, insert_only=insert_only, snapshot=snapshot
         )
     finally:
         waiting.count -= 1
@@ -58,9 +49,8 @@ class SqlAlchemyUnitOfWork:
 
     def __init__(
         self,
-        engine: AsyncEngine,
+        database: Database,
         *,
-        driver: Driver | None = None,
         read_only: bool = False,
         insert_only: bool = False,
         snapshot: bool = False,
@@ -71,10 +61,9 @@ class SqlAlchemyUnitOfWork:
         self._snapshot = snapshot
         self._instrumentation = instrumentation
         self._waiting = waiting or (Waiting(), Waiting())  # (primary, replica)
-        self._engine = engine
+        self._database = database
         self._replica = replica  # a read-only unit that may run there
         self._on_replica = False
-        self._driver = driver
         self._read_only = read_only
         self._insert_only = insert_only
         self._session: Session | None = None
@@ -114,9 +103,7 @@ class SqlAlchemyUnitOfWork:
         primary_waiting, replica_waiting = self._waiting
         if replica is not None and await replica.usable():
             try:
-                self._session = await _open_counted(
-                    replica_waiting, replica.engine, self._driver, True, False
-                )
+                self._session = await _open_counted(replica_waiting, replica.database, True, False)
             except Exception as exc:
                 if not is_transient(exc):
                     raise
@@ -127,8 +114,7 @@ class SqlAlchemyUnitOfWork:
         try:
             self._session = await _open_counted(
                 primary_waiting,
-                self._engine,
-                self._driver,
+                self._database,
                 self._read_only,
                 self._insert_only,
                 self._snapshot,
@@ -153,8 +139,7 @@ class SqlAlchemyUnitOfWork:
             if self._insert_only and not failed:
                 # The insert stands, commit or not (a no-op where it ran on its own).
                 await session.commit()
-            # Shielded: a cancelled request must still return (or discard) its connection.
-            await asyncio.shield(session.close(failed))
+            await session.close(failed)  # shielded where it must finish (sessions.py)
         if exc is not None and is_transient(exc):
             if self._on_replica and self._replica is not None:
                 self._replica.failed()
@@ -166,23 +151,20 @@ class SqlAlchemyUnitOfWork:
 
 
 class SqlAlchemyUnitOfWorkFactory:
-    """Units of work on `engine`: on PostgreSQL through the driver (`sessions.py`), with
-    `set_locals` run at the start of each transaction (behind PgBouncer, the timeouts)."""
+    """Units of work on `database` (and, for reads that allow it, on `replica`)."""
 
     def __init__(
         self,
-        engine: AsyncEngine,
+        database: Database,
         *,
-        set_locals: Sequence[str] = (),
         replica: Replica | None = None,
         instrumentation: Instrumentation | None = None,
     ) -> None:
-        self.engine = engine
+        self.database = database
         self.replica = replica
         self.instrumentation = instrumentation
         # Read by the metrics: one integer each way per unit of work.
         self.waiting = (Waiting(), Waiting())
-        self._driver = driver_for(engine, set_locals)
 
     def __call__(
         self,
@@ -193,8 +175,7 @@ class SqlAlchemyUnitOfWorkFactory:
         snapshot: bool = False,
     ) -> SqlAlchemyUnitOfWork:
         return SqlAlchemyUnitOfWork(
-            self.engine,
-            driver=self._driver,
+            self.database,
             read_only=read_only or snapshot,
             insert_only=insert_only,
             snapshot=snapshot,

@@ -117,7 +117,7 @@ async def _export(settings: Settings, request: ExportRequest, out: IO[str]) -> i
         out.flush()
     finally:
         if container.backend() == "sqlalchemy":
-            await container.engine().dispose()
+            await container.database().dispose()
     if stop.is_set():
         progress.finish(counts, "interrupted")
         return INTERRUPTED

@@ -152,4 +152,4 @@ async def _import(
 
 async def _dispose(container: Container) -> None:
     if container.backend() == "sqlalchemy":
-        await container.engine().dispose()
+        await container.database().dispose()

@@ -26,7 +26,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             return await container.idempotency().purge()
         finally:
             if container.backend() == "sqlalchemy":
-                await container.engine().dispose()
+                await container.database().dispose()
 
     logger.info("purged expired idempotency keys", extra={"purged": asyncio.run(purge())})
     return 0

@@ -44,7 +44,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             await container.relay().run(stop)
         finally:
             await container.event_publisher().close()
-            await container.engine().dispose()
+            await container.database().dispose()
         logger.info("relay stopped")
 
     asyncio.run(relay())

@@ -78,11 +78,11 @@ def _mount(app: FastAPI, router: APIRouter) -> None:
     app.router.routes.extend(router.routes)
 
 
-async def _dispose_engines(container: Container) -> None:
+async def _dispose_databases(container: Container) -> None:
     replica = container.replica()
-    await container.engine().dispose()
+    await container.database().dispose()
     if replica is not None:
-        await replica.engine.dispose()
+        await replica.database.dispose()
 
 
 def http_services_from(container: Container) -> HttpServices:
@@ -133,9 +133,9 @@ def create_app(container: Container | None = None, *, drain_on_signals: bool = F
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        uses_engine = container.backend() == "sqlalchemy"
-        if uses_engine:
-            container.engine()  # created here, once per process, never at import
+        uses_database = container.backend() == "sqlalchemy"
+        if uses_database:
+            container.database()  # created here, once per process, never at import
         container.lifecycle().draining = False
         services = _app.state.services = http_services_from(container)
         if drain_on_signals:
@@ -167,14 +167,14 @@ def create_app(container: Container | None = None, *, drain_on_signals: bool = F
                 metrics.worker_exiting()
             if tracing is not None:
                 await asyncio.to_thread(tracing.shutdown)
-            if uses_engine:
+            if uses_database:
                 try:
                     # Bounded: closing pooled connections to a silent database must not
                     # hold the process past its shutdown grace period.
-                    await asyncio.wait_for(_dispose_engines(container), DISPOSE_TIMEOUT)
+                    await asyncio.wait_for(_dispose_databases(container), DISPOSE_TIMEOUT)
                 except TimeoutError:
-                    logger.warning("engine disposal timed out; exiting anyway")
-                container.engine.reset()
+                    logger.warning("closing the database connections timed out; exiting anyway")
+                container.database.reset()
                 container.replica.reset()
 
     app = FastAPI(
