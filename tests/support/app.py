@@ -11,9 +11,9 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.support.databases import empty_tables, engine_for
-from users_service.adapters.sqlalchemy import Database
-from users_service.entrypoints.container import Container, container_for
+from tests.support.databases import empty_tables
+from users_service.adapters.sqlalchemy import Database, create_engine
+from users_service.entrypoints.container import Container, container_for, engine_options
 from users_service.entrypoints.http.app import create_app
 from users_service.entrypoints.settings import Settings
 
@@ -48,11 +48,12 @@ async def serve(
     container = container_for(target) if isinstance(target, Settings) else target
     app = create_app(container)
     uses_sql = container.backend() == "sqlalchemy"
-    engine = engine_for(container.settings().database_url) if uses_sql else None
+    engine = create_engine(engine_options(container.settings())) if uses_sql else None
     try:
         async with app.router.lifespan_context(app):
             if empty and engine is not None:
                 await empty_tables(engine)
+                await engine.dispose()  # holds no connection until a test asks it to
             transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
             async with httpx.AsyncClient(
                 transport=transport, base_url="http://testserver", timeout=30, headers=headers

@@ -1,8 +1,10 @@
 """SQLAlchemy engines: SQLite's (the service's and the migrations'), and PostgreSQL's for
-the migrations (the service runs PostgreSQL on its own asyncpg pool: postgres.py)."""
+the migrations and for operators' tools (the service runs PostgreSQL on its own asyncpg
+pool: postgres.py)."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,6 +71,7 @@ def _postgresql_engine(url: URL, options: EngineOptions) -> AsyncEngine:
         url,
         **_pool_arguments(options),
         connect_args={
+            **(_pgbouncer_connect_args() if options.pgbouncer else {}),
             "timeout": options.connect_timeout,
             # Client-side bound on every statement: when the server goes silent (network
             # partition, frozen host) its statement_timeout never answers, and without
@@ -79,6 +82,16 @@ def _postgresql_engine(url: URL, options: EngineOptions) -> AsyncEngine:
             ),
         },
     )
+
+
+def _pgbouncer_connect_args() -> dict[str, Any]:
+    """Behind a transaction-mode pooler, SQLAlchemy's documented recipe: no statement
+    cache, and a unique name for each statement it prepares."""
+    return {
+        "statement_cache_size": 0,
+        "prepared_statement_cache_size": 0,
+        "prepared_statement_name_func": lambda: f"__users_{uuid.uuid4().hex}__",
+    }
 
 
 def _sqlite_engine(url: URL, options: EngineOptions) -> AsyncEngine:

@@ -162,10 +162,14 @@ class PostgresDatabase:
         return connection
 
     async def release(self, connection: Any, *, discard: bool) -> None:
-        """Give `connection` back; discarded (closed at once) when its state is in doubt."""
-        if discard:
-            connection.terminate()
+        """Give `connection` back: discarded (closed at once) when its state is in doubt,
+        or when it is still in a transaction."""
         self._lent -= 1
+        try:
+            if discard or connection.is_in_transaction():
+                connection.terminate()
+        except asyncpg.InterfaceError:
+            return  # it closed under the session, and asyncpg's pool took it back then
         pool = self._pool
         if pool is not None:
             await pool.release(connection)  # shielded by asyncpg
@@ -227,20 +231,16 @@ class DriverSession:
 
     async def close(self, failed: bool) -> None:
         if not self._in_transaction:  # nothing to settle; the release is shielded
-            doubtful = failed or self._connection.is_in_transaction()
-            await self._database.release(self._connection, discard=doubtful)
+            await self._database.release(self._connection, discard=failed)
             return
         # Shielded: a cancelled request must still end its transaction and give the
         # connection back (or discard it).
         await asyncio.shield(self._settle(failed))
 
     async def _settle(self, failed: bool) -> None:
-        connection = self._connection
         self._in_transaction = False
         try:
-            if not connection.is_closed():
-                await connection.execute("ROLLBACK")
+            await self._connection.execute("ROLLBACK")
         except Exception:
-            failed = True
-        doubtful = failed or connection.is_in_transaction()
-        await self._database.release(connection, discard=doubtful)
+            failed = True  # closed, or in doubt: discarded
+        await self._database.release(self._connection, discard=failed)
