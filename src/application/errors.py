@@ -25,3 +25,8 @@ class StorageUnavailable(ApplicationError):
 class ReplicaUnavailable(StorageUnavailable):
     """A read replica failed a unit that allowed one (`replica=True`): the same read may
     be asked of the primary."""
+
+
+class StorageNotReady(ApplicationError):
+    """Storage answers, but not with the schema this release needs (never migrated, or
+    changed under the running service). Its message says what to run."""

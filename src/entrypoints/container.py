@@ -13,11 +13,10 @@ from users_service.adapters.memory import InMemoryUnitOfWorkFactory
 from users_service.adapters.metrics import PoolStats, PrometheusMetrics
 from users_service.adapters.sqlalchemy import (
     Database,
-    EngineOptions,
     SqlAlchemyUnitOfWorkFactory,
     create_database,
 )
-from users_service.adapters.sqlalchemy.health import DatabasePing
+from users_service.adapters.sqlalchemy.health import SchemaCheck
 from users_service.adapters.sqlalchemy.instrumentation import Instrumentation
 from users_service.adapters.sqlalchemy.replica import Replica
 from users_service.adapters.sqlalchemy.unit_of_work import Waiting
@@ -25,7 +24,7 @@ from users_service.adapters.tokens import Hs256TokenMinter, JwksClient, JwtSetti
 from users_service.application.events import NO_EVENTS, EventPolicy
 from users_service.application.idempotency import Idempotency
 from users_service.application.metrics import NO_METRICS, UsageMetrics
-from users_service.application.relay import OutboxRelay, RelaySettings
+from users_service.application.relay import OutboxRelay
 from users_service.application.users.delete import DeleteUser
 from users_service.application.users.exporting import ExportUsers
 from users_service.application.users.get import GetUser
@@ -34,6 +33,8 @@ from users_service.application.users.listing import ListUsers
 from users_service.application.users.register import RegisterUsers
 from users_service.application.users.update import UpdateUser
 from users_service.entrypoints.build_info import build_info
+from users_service.entrypoints.migrations import head_revision
+from users_service.entrypoints.options import engine_options, relay_settings
 from users_service.entrypoints.process.lifecycle import Lifecycle, always_ready
 from users_service.entrypoints.settings import Settings, load_settings
 from users_service.entrypoints.tracing import (
@@ -41,23 +42,6 @@ from users_service.entrypoints.tracing import (
     current_traceparent,
     tracing_from_environment,
 )
-
-
-def engine_options(settings: Settings, url: str | None = None) -> EngineOptions:
-    """The engine for `url` (default DATABASE_URL), as the settings configure it."""
-    return EngineOptions(
-        url=url or settings.database_url,
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_max_overflow,
-        pool_timeout=settings.db_pool_timeout,
-        pool_recycle=settings.db_pool_recycle,
-        pool_pre_ping=settings.db_pool_pre_ping,
-        connect_timeout=settings.db_connect_timeout,
-        statement_timeout=settings.db_statement_timeout,
-        sqlite_busy_timeout=settings.db_sqlite_busy_timeout,
-        echo=settings.db_echo,
-        pgbouncer=settings.db_pgbouncer,
-    )
 
 
 def _replica(settings: Settings) -> Replica | None:
@@ -111,15 +95,6 @@ def _publisher(settings: Settings) -> JetStreamPublisher:
             nkeys_seed_file=settings.nats_nkey_seed_file,
             credentials_file=settings.nats_credentials_file,
         ),
-    )
-
-
-def relay_settings(settings: Settings) -> RelaySettings:
-    return RelaySettings(
-        batch_size=settings.events_batch_size,
-        poll_max=settings.events_poll_max,
-        poll_min=settings.events_poll_min,
-        retention=settings.events_outbox_retention,
     )
 
 
@@ -225,7 +200,7 @@ class Container(containers.DeclarativeContainer):
     readiness_probe = providers.Selector(
         backend,
         memory=providers.Object(always_ready),
-        sqlalchemy=providers.Singleton(DatabasePing, database),
+        sqlalchemy=providers.Singleton(SchemaCheck, database, providers.Callable(head_revision)),
     )
 
     token_verifier = providers.Singleton(_token_verifier, settings, metrics, tracing)

@@ -4,15 +4,20 @@ service migrates from any working directory, with no `alembic.ini` beside it."""
 from __future__ import annotations
 
 import dataclasses
+import logging
+from functools import cache
 from importlib import resources
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 
 from users_service.adapters.sqlalchemy import EngineOptions
+from users_service.entrypoints.options import engine_options
 from users_service.entrypoints.settings import Settings
 
 MIGRATIONS_PACKAGE = "users_service.migrations"
+logger = logging.getLogger("users_service")
 
 
 def alembic_config(url: str) -> Config:
@@ -31,7 +36,6 @@ MIGRATION_STATEMENT_TIMEOUT = 600.0
 def migration_engine_options(url: str) -> EngineOptions:
     """The engine a migration runs on: the service's defaults (never the environment's:
     the URL is all a migration is told), one connection, the migration's timeout."""
-    from users_service.entrypoints.container import engine_options
 
     defaults = Settings.model_construct(database_url=url)  # defaults only, no sources
     options = engine_options(defaults, url)
@@ -42,6 +46,43 @@ def migration_engine_options(url: str) -> EngineOptions:
         pgbouncer=False,
         statement_timeout=MIGRATION_STATEMENT_TIMEOUT,
     )
+
+
+@cache
+def head_revision() -> str:
+    """The revision this release's migrations end at."""
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    if head is None:
+        raise RuntimeError("the migrations have no head revision")
+    return head
+
+
+def schema_problem(settings: Settings) -> str | None:
+    """Why `serve` must not start on this database: its schema is not this release's
+    (None on the memory backend, or when the database does not answer: readiness then
+    says so while the service waits for it)."""
+    import asyncio
+
+    from users_service.adapters.sqlalchemy import create_database
+    from users_service.adapters.sqlalchemy.health import SchemaCheck
+    from users_service.application.errors import StorageNotReady
+
+    if settings.uses_memory:
+        return None
+
+    async def check() -> str | None:
+        database = create_database(engine_options(settings))
+        try:
+            await SchemaCheck(database, head_revision())()
+        except StorageNotReady as exc:
+            return str(exc)
+        except Exception as exc:
+            logger.warning("the database did not answer the schema check: %r", exc)
+        finally:
+            await database.dispose()
+        return None
+
+    return asyncio.run(check())
 
 
 def upgrade(url: str, revision: str = "head") -> None:
@@ -70,7 +111,6 @@ def apply_role_settings(settings: Settings) -> None:
     from sqlalchemy.engine import make_url
 
     from users_service.adapters.sqlalchemy.pooler import role_settings
-    from users_service.entrypoints.container import engine_options
 
     service = make_url(settings.database_url)
     if not service.username or not service.database:

@@ -21,108 +21,175 @@ DEFAULT_ENV_FILE = ".env"
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
 
+    # -- storage
     database_url: str = Field(
         default="sqlite+aiosqlite:///./var/users.db",
-        description="SQLAlchemy URL: postgresql+asyncpg://..., sqlite+aiosqlite:///..., memory://",
+        description="`postgresql+asyncpg://user:pass@host/db`, `sqlite+aiosqlite:///path` "
+        "(an absolute path takes four slashes: `sqlite+aiosqlite:////var/lib/users.db`), "
+        "or `memory://` (nothing kept after exit)",
     )
     database_migration_url: str | None = Field(
         default=None,
-        description="what `users-service migrate` uses (default DATABASE_URL): PostgreSQL "
-        "itself, never through a transaction-mode pooler",
+        description="what `users-service migrate` uses (default: `DATABASE_URL`): "
+        "PostgreSQL itself, never a transaction-mode pooler",
     )
     database_replica_url: str | None = Field(
         default=None,
-        description="read replicas for GET /users and GET /users/{id} (same URL forms as "
-        "DATABASE_URL, several hosts allowed)",
+        description="read replicas for `GET /users/{id}` and `GET /users` (same URL forms, "
+        "several hosts allowed, e.g. `target_session_attrs=prefer-standby`); see "
+        "[Scaling](scaling.md#read-replicas)",
     )
     db_replica_max_lag: float = Field(
         default=2.0, ge=0, description="seconds a replica may be behind and still serve reads"
     )
     db_pgbouncer: bool = Field(
         default=False,
-        description="DATABASE_URL goes through a transaction-mode pooler such as PgBouncer",
+        description="`DATABASE_URL` goes through PgBouncer (or another pooler) in transaction "
+        "mode; see [Scaling](scaling.md#behind-pgbouncer-in-transaction-mode)",
     )
-    db_pool_size: int = Field(default=20, ge=1)
-    db_max_overflow: int = Field(default=0, ge=0)
+    db_pool_size: int = Field(
+        default=20,
+        ge=1,
+        description="connections the pool keeps; they are opened on demand",
+    )
+    db_max_overflow: int = Field(
+        default=0, ge=0, description="connections the pool may open beyond `DB_POOL_SIZE`"
+    )
     db_pool_timeout: float = Field(
-        default=3.0, gt=0, description="seconds to wait for a connection"
+        default=3.0,
+        gt=0,
+        description="seconds to wait for a free connection, when every one is lent, before "
+        "answering 503",
     )
-    db_pool_recycle: int = Field(default=1800, description="seconds before a connection is renewed")
-    db_pool_pre_ping: bool = False
-    db_connect_timeout: float = Field(default=3.0, gt=0)
-    db_statement_timeout: float = Field(default=5.0, gt=0)
+    db_pool_recycle: int = Field(
+        default=1800,
+        description="PostgreSQL: seconds an idle connection is kept before it is closed "
+        "(opened again on demand); SQLite: seconds before a connection is renewed",
+    )
+    db_pool_pre_ping: bool = Field(
+        default=False,
+        description="test each connection before it is lent (one more round trip); a dead "
+        "one is replaced",
+    )
+    db_connect_timeout: float = Field(
+        default=3.0, gt=0, description="seconds to establish a connection"
+    )
+    db_statement_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        description="PostgreSQL's `statement_timeout` and `lock_timeout`, seconds; the "
+        "client gives up one second later",
+    )
     db_sqlite_busy_timeout: float = Field(
         default=5.0, gt=0, description="SQLite: seconds a writer waits for the write lock"
     )
-    db_echo: bool = False
+    db_echo: bool = Field(default=False, description="log every SQL statement")
 
-    gc_freeze: bool = Field(
-        default=True,
-        description="freeze the start-up heap out of the garbage collector's generations "
-        "(entrypoints/process/gc_tuning.py); false: the collector as CPython sets it",
+    # -- serving
+    host: str = Field(default="127.0.0.1", description="where `serve` listens")
+    port: int = Field(default=8000, ge=1, le=65535, description="the port `serve` listens on")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="`DEBUG`, `INFO`, `WARNING` or `ERROR`"
     )
-
-    host: str = "127.0.0.1"
-    port: int = Field(default=8000, ge=1, le=65535)
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = Field(
-        default="json", description="json, or console (the default of `serve --dev`)"
+        default="json",
+        description="`json`: one JSON object per line; `console`: one readable line, "
+        "coloured on a terminal (`NO_COLOR` and `FORCE_COLOR` honoured); `serve --dev` "
+        "makes `console` the default",
+    )
+    access_log: Literal["on", "off", "errors"] = Field(
+        default="on",
+        description="`on`: one line per request; `errors`: only 4xx and 5xx; `off`: none",
     )
     drain_seconds: float = Field(
         default=5.0,
         ge=0,
-        description="after SIGTERM, seconds /readyz answers 503 while requests are still served",
+        description="after SIGTERM, seconds `/readyz` answers 503 while requests are still "
+        "served (`serve --dev` makes 0 the default)",
     )
     shutdown_timeout: float = Field(
         default=20.0, gt=0, description="then, seconds in-flight requests get to finish"
     )
-    readiness_timeout: float = Field(default=1.0, gt=0, description="seconds /readyz waits")
+    readiness_timeout: float = Field(
+        default=1.0, gt=0, description="seconds `/readyz` waits for the database"
+    )
     cursor_secret: SecretStr = Field(
         default=SecretStr("users-service-cursor-key"),
-        description="HMAC key that makes list cursors tamper-evident",
+        description="HMAC key that makes list cursors tamper-evident; set it in production, "
+        "the same on every instance",
     )
-    max_body_bytes: int = Field(default=1024 * 1024, ge=1)
+    max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1, description="request body limit, bytes (413 beyond)"
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, description="comma-separated origins allowed by CORS (none: off)"
+        default_factory=list,
+        description="comma-separated origins allowed to call from a browser (none: CORS off)",
+    )
+    gc_freeze: bool = Field(
+        default=True,
+        description="freeze what the serving process built at start-up out of the garbage "
+        "collector's generations, so full collections no longer walk it",
     )
 
-    auth_disabled: bool = Field(default=False, description="switch authentication off")
-    auth_jwt_secret: SecretStr | None = Field(default=None, description="HS256 shared secret")
-    auth_jwt_public_key: str | None = Field(default=None, description="PEM key for RS256/ES256")
-    auth_jwks_url: str | None = Field(default=None, description="identity provider's JWKS")
-    auth_algorithms: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, description="accepted algorithms; default from the keys given"
+    # -- authentication
+    auth_disabled: bool = Field(
+        default=False, description="switch authentication off (logged as a warning)"
     )
-    auth_issuer: str | None = None
-    auth_audience: str | None = None
-    auth_leeway: float = Field(default=5.0, ge=0, description="clock skew allowed, seconds")
-    auth_jwks_cache_seconds: float = Field(default=300.0, ge=0)
-    auth_jwks_min_refresh_seconds: float = Field(default=10.0, ge=0)
+    auth_jwt_secret: SecretStr | None = Field(default=None, description="HS256 shared secret")
+    auth_jwt_public_key: str | None = Field(
+        default=None, description="PEM public key for RS256 and ES256 tokens"
+    )
+    auth_jwks_url: str | None = Field(
+        default=None,
+        description="the identity provider's JWKS endpoint (RS256 and ES256, keys by `kid`)",
+    )
+    auth_algorithms: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="comma-separated accepted algorithms, e.g. `RS256,ES256` (none: from "
+        "the keys given)",
+    )
+    auth_issuer: str | None = Field(default=None, description="the `iss` required, when set")
+    auth_audience: str | None = Field(default=None, description="the `aud` required, when set")
+    auth_leeway: float = Field(
+        default=5.0, ge=0, description="seconds of clock skew allowed on `exp` and `nbf`"
+    )
+    auth_jwks_cache_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="seconds fetched keys are trusted before a refresh; a key that leaves "
+        "the set stops verifying tokens within this time",
+    )
+    auth_jwks_min_refresh_seconds: float = Field(
+        default=10.0, ge=0, description="least seconds between two refreshes for unknown `kid`s"
+    )
     auth_jwks_timeout: float = Field(
         default=3.0, gt=0, description="seconds a fetch of the JWKS may take"
     )
-    metrics: bool = Field(default=True, description="Prometheus metrics on /metrics")
+
+    # -- metrics
+    metrics: bool = Field(default=True, description="Prometheus metrics on `/metrics`")
     metrics_port: int | None = Field(
         default=None,
         ge=1,
         le=65535,
-        description="serve /metrics on this port only, not on the API's (default: the API's)",
+        description="serve `/metrics` on this port only, from the serving process (one "
+        "endpoint for all workers); none: on the API's port",
     )
     metrics_dir: str | None = Field(
         default=None,
-        description="with serve --workers N: prometheus-client's multiprocess folder; its "
-        "*.db value files are deleted at start, nothing else (default: a new folder under "
-        "the temporary directory)",
+        description="with `serve --workers N`: prometheus-client's multiprocess folder (an "
+        "`emptyDir` in Kubernetes); its `*.db` value files are deleted at start, nothing "
+        "else, and a path that is not a folder is refused (none: a new temporary folder)",
     )
-    access_log: Literal["on", "off", "errors"] = Field(
-        default="on", description="one line per request, only 4xx/5xx (errors), or none"
-    )
+
+    # -- events
     events_enabled: bool = Field(
-        default=True, description="write each change's event to the outbox (see Events)"
+        default=True,
+        description="write each change's event to the outbox; `false`: no events at all",
     )
     events_relay: Literal["external", "inprocess"] = Field(
         default="external",
-        description="external: `users-service relay` publishes the outbox; inprocess: "
+        description="`external`: `users-service relay` publishes the outbox; `inprocess`: "
         "`serve` runs the relay too",
     )
     events_source: str = Field(default="users-service", description="the events' `source`")
@@ -131,7 +198,8 @@ class Settings(BaseSettings):
     )
     nats_url: str = Field(
         default="nats://127.0.0.1:4222",
-        description="the NATS server (tls:// for TLS; user:password@ or a token may be in it)",
+        description="the NATS server, with JetStream (`tls://` for TLS; `user:password@` or "
+        "a token may be in it)",
     )
     nats_tls_ca_file: str | None = Field(
         default=None, description="PEM file of the CAs that sign the NATS server's certificate"
@@ -140,31 +208,38 @@ class Settings(BaseSettings):
         default=None, description="PEM client certificate, for servers that verify clients"
     )
     nats_tls_key_file: str | None = Field(
-        default=None, description="PEM key of NATS_TLS_CERT_FILE (if not in that file)"
+        default=None, description="PEM key of `NATS_TLS_CERT_FILE` (if not in that file)"
     )
     nats_nkey_seed_file: str | None = Field(
-        default=None, description="file holding the NKEY seed the client signs in with"
+        default=None,
+        description="file holding the NKEY seed the client signs in with (needs the `nkeys` "
+        "package)",
     )
     nats_credentials_file: str | None = Field(
-        default=None, description="NATS credentials file (user JWT and NKEY seed)"
+        default=None,
+        description="NATS credentials file, a user JWT and its NKEY seed (needs the `nkeys` "
+        "package)",
     )
-    events_stream: str = Field(default="USERS", description="the JetStream stream")
+    events_stream: str = Field(
+        default="USERS", description="the JetStream stream, created when missing"
+    )
     events_stream_max_age: float = Field(
         default=7 * 24 * 3600.0, gt=0, description="seconds the stream keeps an event"
     )
     events_duplicate_window: float = Field(
-        default=120.0, gt=0, description="seconds JetStream drops a repeated event id"
+        default=120.0, gt=0, description="seconds within which JetStream drops a repeated event id"
     )
     events_publish_timeout: float = Field(
         default=5.0,
         gt=0,
-        description="seconds the relay waits for JetStream to acknowledge a wave of events",
+        description="seconds the relay waits for a connection to NATS, and for a wave of "
+        "events to be acknowledged",
     )
     events_outbox_retention: float = Field(
         default=24 * 3600.0, ge=0, description="seconds a published event stays in the outbox"
     )
     events_batch_size: int = Field(
-        default=500, ge=1, le=10_000, description="events the relay publishes per round"
+        default=500, ge=1, le=10_000, description="events a relay round publishes at most"
     )
     events_poll_max: float = Field(
         default=1.0, gt=0, description="longest wait, in seconds, between two outbox polls"

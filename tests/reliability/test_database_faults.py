@@ -31,7 +31,7 @@ from tests.support.timing import bound
 
 pytestmark = pytest.mark.postgres
 
-# Figures the service promises (RELIABILITY.md, docs/api-contract.md): the tests that hold
+# Figures the service promises (RELIABILITY.md, docs/api.md): the tests that hold
 # it to them are marked contract_bound. Every bound, promised or not, is asserted scaled by
 # TEST_TIME_FACTOR, as bound(...).
 ANSWER_WITHIN = 5.0  # seconds: the contract's "503 within a few seconds, never a hang"

@@ -13,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.support.databases import empty_tables
 from users_service.adapters.sqlalchemy import Database, create_engine
-from users_service.entrypoints.container import Container, container_for, engine_options
+from users_service.entrypoints.container import Container, container_for
 from users_service.entrypoints.http.app import create_app
+from users_service.entrypoints.options import engine_options
 from users_service.entrypoints.settings import Settings
 
 

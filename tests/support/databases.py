@@ -36,7 +36,7 @@ async def downgrade(url: str, revision: str = "base") -> None:
 def options_for(url: str, **options: Any) -> EngineOptions:
     """The service's engine options for `url` (its defaults), with `options` changed."""
     from tests.support.settings import IsolatedSettings
-    from users_service.entrypoints.container import engine_options
+    from users_service.entrypoints.options import engine_options
 
     return dataclasses.replace(engine_options(IsolatedSettings(database_url=url)), **options)
 

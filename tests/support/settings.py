@@ -27,6 +27,6 @@ class IsolatedSettings(Settings):
 
 def relay_settings_with(**changes: Any) -> RelaySettings:
     """The relay's settings as the service's defaults make them, with `changes`."""
-    from users_service.entrypoints.container import relay_settings
+    from users_service.entrypoints.options import relay_settings
 
     return dataclasses.replace(relay_settings(IsolatedSettings()), **changes)

@@ -29,6 +29,9 @@ class PoolTimeout(Exception):
     """Every connection of the pool stayed lent for DB_POOL_TIMEOUT."""
 
 
+_SQLITE_NO_SUCH_TABLE = "no such table"
+
+
 def is_transient(error: BaseException) -> bool:
     """True when `error` means the database is unreachable, overloaded or timed out."""
     if isinstance(
@@ -46,7 +49,9 @@ def is_transient(error: BaseException) -> bool:
         if error.connection_invalidated:
             return True
         if isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError):
-            return True
+            # SQLite reports a missing table as an operational error: a schema that was
+            # never migrated is no outage, and is reported as what it is.
+            return _SQLITE_NO_SUCH_TABLE not in str(error.orig)
     sqlstate = _sqlstate(error)
     return sqlstate is not None and sqlstate.startswith(_TRANSIENT_SQLSTATE_PREFIXES)
 

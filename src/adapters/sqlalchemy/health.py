@@ -1,17 +1,39 @@
+"""Readiness: the database answers, with the schema this release was built for.
+
+One round trip reads Alembic's revision table; a database whose revision is not the
+release's head (never migrated, or migrated elsewhere since) is not ready, and says what
+to run. `serve` makes the same check before it starts.
+"""
+
 from __future__ import annotations
 
 from sqlalchemy import text
 
 from users_service.adapters.sqlalchemy.sessions import Database, scalar
+from users_service.application.errors import StorageNotReady
 
-_PING = text("SELECT 1")
+_REVISION = text("SELECT version_num FROM alembic_version")
+# What each backend answers for a table that does not exist.
+_NO_TABLE = ("UndefinedTableError", "no such table")
 
 
-class DatabasePing:
-    """Readiness: one round trip on a pooled connection."""
-
-    def __init__(self, database: Database) -> None:
+class SchemaCheck:
+    def __init__(self, database: Database, head: str) -> None:
         self._database = database
+        self._head = head
 
     async def __call__(self) -> None:
-        await scalar(self._database, _PING)
+        try:
+            found = await scalar(self._database, _REVISION)
+        except IndexError:
+            found = None  # the table exists, empty
+        except Exception as exc:
+            if not any(sign in f"{type(exc).__name__} {exc}" for sign in _NO_TABLE):
+                raise
+            found = None
+        if found != self._head:
+            where = "has no schema" if found is None else f"is at revision {found}"
+            raise StorageNotReady(
+                f"The database {where}, not at this release's {self._head}: "
+                "run `users-service migrate`."
+            )

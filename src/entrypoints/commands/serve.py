@@ -99,9 +99,12 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
 
     from users_service.entrypoints.container import container_for
     from users_service.entrypoints.http.app import create_app
+    from users_service.entrypoints.migrations import schema_problem
     from users_service.entrypoints.process.server import GracefulServer
 
     if (problem := settings.auth_misconfiguration()) is not None:
+        raise SystemExit(f"users-service: {problem}")
+    if (problem := schema_problem(settings)) is not None:
         raise SystemExit(f"users-service: {problem}")
     build = build_info()
     logger.info(

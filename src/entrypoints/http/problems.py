@@ -157,7 +157,9 @@ class ErrorProblem(Generic[E]):
 
     def answer(self, request: Request, exc: E, *, count: bool = True) -> Response:
         if self.unavailable:
-            logger.warning("unavailable: %s", exc, exc_info=exc.__cause__ is not None)
+            # The exception itself (its cause chained): the handler runs outside the `except`
+            # that caught it, where `exc_info=True` would find nothing.
+            logger.warning("unavailable: %s", exc, exc_info=exc if exc.__cause__ else None)
         if count and self.counted is not None:
             app = request.scope.get("app")
             metrics = getattr(app.state, "metrics", None) if app is not None else None

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from users_service.application.errors import StorageNotReady
 from users_service.entrypoints.http.openapi import operation_id, problems
 from users_service.entrypoints.http.problems import SERVICE_UNAVAILABLE, problem_response
 from users_service.entrypoints.http.representation import json_response
@@ -38,7 +39,7 @@ async def livez() -> Response:
 @router.get(
     "/readyz",
     name="readyz",
-    summary="The database answers and the service is not shutting down",
+    summary="The database answers with this release's schema, and the service is not shutting down",
     responses=_READY | problems(503),
 )
 async def readyz(request: Request) -> Response:
@@ -48,7 +49,8 @@ async def readyz(request: Request) -> Response:
         detail = "The service is shutting down."
     elif (failure := await database_failure(services)) is not None:
         logger.warning("readiness probe failed: %r", failure)
-        detail = "The database does not answer."
+        not_ready = isinstance(failure, StorageNotReady)
+        detail = str(failure) if not_ready else "The database does not answer."
     if services.metrics is not None:
         services.metrics.readiness(detail is None)
     if detail is not None:
