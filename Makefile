@@ -13,10 +13,14 @@ export TEST_POSTGRES_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgre
 PYTEST := $(BIN)/pytest
 
 .PHONY: help install run migrate revision test test-unit test-contract test-integration \
-        test-api test-e2e test-reliability lint lock fmt import-demo bench clean
+        test-api test-e2e test-reliability lint docs lock fmt import-demo bench clean
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@color=; reset=; if [ -t 1 ]; then color='\033[36m'; reset='\033[0m'; fi; \
+	awk -v host="$(HOST)" -v port="$(PORT)" -v color="$$color" -v reset="$$reset" \
+	    'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / { \
+	        text = $$2; gsub(/\$$\(HOST\)/, host, text); gsub(/\$$\(PORT\)/, port, text); \
+	        printf "  %s%-18s%s %s\n", color, $$1, reset, text }' $(MAKEFILE_LIST)
 
 LOCK := requirements/dev.lock
 RUNTIME_LOCK := requirements/runtime.lock
@@ -45,7 +49,7 @@ $(TYPECHECK_TREE):
 	@ln -sfn ../../src $@
 
 run: $(STAMP) ## Migrate and serve on http://$(HOST):$(PORT) (embedded SQLite unless DATABASE_URL says otherwise)
-	$(BIN)/users-service migrate
+	LOG_FORMAT=$${LOG_FORMAT:-console} $(BIN)/users-service migrate
 	$(BIN)/users-service serve --host $(HOST) --port $(PORT) --dev
 
 migrate: $(STAMP) ## Apply every migration to DATABASE_URL
@@ -76,13 +80,17 @@ test-e2e: $(STAMP) ## A real server process over real HTTP
 test-reliability: $(STAMP) ## Races, database faults, hostile input, schemathesis, graceful shutdown
 	$(PYTEST) tests/reliability
 
-lint: $(STAMP) $(TYPECHECK_TREE) ## ruff, format, mypy --strict, import-linter, hadolint, kubernetes-validate
+lint: $(STAMP) $(TYPECHECK_TREE) ## ruff, format, mypy --strict, import-linter, hadolint, kubernetes-validate, docs links
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/hadolint Dockerfile
 	$(BIN)/kubernetes-validate --strict $$(ls deploy/kubernetes/*.yaml | grep -v kustomization.yaml)
+	$(BIN)/python tools/check_links.py
+
+docs: $(STAMP) ## Write docs/configuration.md from the code's Settings
+	$(BIN)/python tools/configuration_page.py
 
 fmt: $(STAMP) ## Format and autofix
 	$(BIN)/ruff format .

@@ -24,6 +24,7 @@ class Machine:
     wrk: str
     packages: str
     load_before: str
+    commit: str
 
 
 def _cpu_model() -> str:
@@ -65,4 +66,23 @@ def describe(postgres_version: str, load_before: str) -> Machine:
         wrk=_wrk_version(),
         packages=_package_versions(),
         load_before=load_before,
+        commit=_commit(),
     )
+
+
+def _commit() -> str:
+    """The checkout's commit, with `+` when its files differ from it."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except OSError:
+        return "unknown"
+    return (sha or "unknown") + ("+" if dirty else "")

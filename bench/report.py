@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from statistics import median
 
 from bulk import TARGET, BulkFigures
@@ -526,6 +527,7 @@ Command: `make bench`
 | Machine | |
 |---|---|
 | Date | {machine.date} |
+| Commit | {machine.commit} |
 | CPUs (nproc) | {machine.nproc} |
 | CPU model | {machine.cpu} |
 | Kernel | {machine.kernel} |
@@ -564,3 +566,36 @@ connection pool that keeps its connections opens none).
 
 {rounds_table(endpoints, samples)}
 """
+
+
+HISTORY_HEADER = """# Benchmarks
+
+Every recorded run of `make bench`, newest first: the users service against a ceiling, a
+bare Starlette app on a raw asyncpg pool serving the same endpoints with the same SQL and
+JSON (`bench/ceiling.py`). Ratios are service / ceiling, the median of per-round ratios;
+they compare across hosts, absolute rates do not. How the bench works and what each bar
+means: [docs/performance.md](docs/performance.md). Each run also writes its full report,
+every round included, to `bench/results/report.md`.
+
+<!-- runs: newest first -->
+"""
+_RUNS_MARKER = "<!-- runs: newest first -->"
+
+
+def history_entry(report_text: str, date: str, commit: str) -> str:
+    """One run of BENCHMARKS.md: the full report's machine, results and bars, under a
+    dated heading (the rounds stay in the full report)."""
+    start = report_text.index("| Machine |")
+    end = report_text.find("## Every round")
+    body = report_text[start : end if end != -1 else len(report_text)].strip()
+    lines = [("#" + line) if line.startswith("## ") else line for line in body.splitlines()]
+    return f"## {date}, commit {commit}\n\n" + "\n".join(lines) + "\n"
+
+
+def record_run(history: Path, entry: str) -> None:
+    """Put `entry` first among the runs of `history` (made when missing)."""
+    text = history.read_text() if history.exists() else HISTORY_HEADER
+    if _RUNS_MARKER not in text:
+        text = HISTORY_HEADER
+    head, _, runs = text.partition(_RUNS_MARKER)
+    history.write_text(f"{head}{_RUNS_MARKER}\n\n{entry}\n{runs.lstrip()}".rstrip() + "\n")

@@ -278,9 +278,10 @@ async def benchmark(config: Config) -> int:
             "settled tree to confirm them."
         )
         log(f"WARNING: {notes[-1]}")
+    machine = describe(postgres_version, load_before)
     text = report.markdown(
         config,
-        describe(postgres_version, load_before),
+        machine,
         all_endpoints,
         summaries,
         pooled_summaries,
@@ -293,7 +294,9 @@ async def benchmark(config: Config) -> int:
         failures,
         notes,
     )
-    config.output.write_text(text)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    (RESULTS_DIR / "report.md").write_text(text)
+    report.record_run(config.output, report.history_entry(text, machine.date, machine.commit))
     raw = [{**asdict(s), "rps": s.result.rps} for s in samples]
     (RESULTS_DIR / "results.json").write_text(json.dumps(raw, indent=2))
     print()
@@ -315,7 +318,7 @@ async def benchmark(config: Config) -> int:
     if bulk_figures is not None:
         print(report.bulk_table(bulk_figures))
         print()
-    log(f"wrote {config.output}")
+    log(f"wrote {RESULTS_DIR / 'report.md'} and a run in {config.output}")
     if failures:
         log(f"FAILED: {failures} non-2xx responses or socket errors (see bench/results/)")
         return 1

@@ -53,7 +53,9 @@ def anchors(page: Path) -> set[str]:
             continue
         inline = tokens[index + 1]
         text = "".join(
-            child.content for child in inline.children or [] if child.type in {"text", "code_inline"}
+            child.content
+            for child in inline.children or []
+            if child.type in {"text", "code_inline"}
         )
         base = slug(text)
         count = seen.get(base, 0)

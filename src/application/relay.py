@@ -115,6 +115,8 @@ class OutboxRelay:
         delay = settings.poll_min
         loop = asyncio.get_running_loop()
         next_purge = next_backlog = loop.time()
+        failing: str | None = None  # the error of the failing rounds, logged once
+        failed_rounds = 0
         while not stop.is_set():
             self._wake.clear()  # a wake-up from now on shortens the next sleep
             started = loop.time()
@@ -127,8 +129,18 @@ class OutboxRelay:
                     await outbox_backlog(self._uow, self._clock, self._metrics)
                     next_backlog = loop.time() + 1.0
             except Exception as exc:  # broker or database away: back off, keep going
-                logger.warning("relay round failed", extra={"error": repr(exc)})
+                failed_rounds += 1
+                if repr(exc) != failing:  # once per outage and cause, not once a round
+                    failing = repr(exc)
+                    logger.warning(
+                        "relay round failed; retrying with backoff",
+                        extra={"error": failing, "retry_max_seconds": settings.poll_max},
+                    )
                 published = None
+            else:
+                if failing is not None:
+                    logger.info("relay resumed", extra={"failed_rounds": failed_rounds})
+                    failing, failed_rounds = None, 0
             if published is not None and published >= settings.batch_size:
                 delay = settings.poll_min
                 continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 
 import httpx
@@ -115,3 +116,37 @@ async def test_unexpected_error_is_a_generic_500(
     assert len(logged) == 1
     assert logged[0].exc_info is not None
     assert "secret internals" in str(logged[0].exc_info[1])
+
+
+async def test_an_unavailable_database_is_logged_with_its_cause(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The client sees a 503 and nothing inside; the log has what the driver said."""
+    from dependency_injector import providers
+    from pydantic import SecretStr
+
+    from tests.support.app import serve
+    from tests.support.settings import IsolatedSettings
+    from tests.support.tokens import SECRET, bearer, token
+    from users_service.application.errors import StorageUnavailable
+    from users_service.entrypoints.container import container_for
+
+    class Down:
+        async def __call__(self, *_: object, **__: object) -> None:
+            try:
+                raise ConnectionRefusedError("connect call failed ('10.0.0.9', 5432)")
+            except ConnectionRefusedError as exc:
+                raise StorageUnavailable("The database did not answer.", "unreachable") from exc
+
+    container = container_for(
+        IsolatedSettings(database_url="memory://", auth_jwt_secret=SecretStr(SECRET))
+    )
+    container.get_user.override(providers.Object(Down()))
+    with caplog.at_level(logging.WARNING, logger="users_service.errors"):
+        async with serve(container, headers=bearer(token())) as service:
+            response = await service.client.get("/users/1")
+    assert response.status_code == 503
+    assert "10.0.0.9" not in response.text
+    logged = "\n".join(caplog.text.splitlines())
+    assert "ConnectionRefusedError: connect call failed ('10.0.0.9', 5432)" in logged
+    assert "NoneType: None" not in logged

@@ -179,3 +179,36 @@ def test_a_setting_it_cannot_parse_is_refused_by_name(
     assert result.returncode == 2
     assert f"  {variable}: " in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_serve_refuses_a_database_that_was_never_migrated(installed: Installed) -> None:
+    """A fresh clone's first mistake: `serve` before `migrate`. It says what to run."""
+    url = f"sqlite+aiosqlite:///{installed.writable_dir('unmigrated') / 'users.db'}"
+    result = installed.run(
+        "serve",
+        "--port",
+        str(free_port()),
+        env=installed.environment(DATABASE_URL=url, AUTH_JWT_SECRET=SECRET),
+    )
+    assert result.returncode != 0
+    assert "run `users-service migrate`" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_token_without_a_secret_is_a_clear_error(installed: Installed) -> None:
+    result = installed.run("token", env=installed.environment())
+    assert result.returncode == 2
+    assert "AUTH_JWT_SECRET" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", ["serve", "import", "export", "relay", "migrate", "token"])
+def test_help_describes_every_option_and_names_the_configuration(
+    installed: Installed, command: str
+) -> None:
+    result = installed.run(command, "--help", env=installed.environment())
+    assert result.returncode == 0, result.stderr
+    assert "environment variables" in result.stdout
+    options = [line for line in result.stdout.splitlines() if line.strip().startswith("--")]
+    for line in options:
+        assert len(line.split(None, 1)) == 2 or line.strip() == "--help", line

@@ -115,6 +115,7 @@ class JetStreamPublisher:
                     reconnect_time_wait=1,
                     error_cb=_log_error,
                     disconnected_cb=_log_disconnected,
+                    reconnected_cb=_log_reconnected,
                     **self._options.connect_arguments(),
                 ),
                 self._timeout,
@@ -209,9 +210,21 @@ class JetStreamPublisher:
             await self._client.drain()
 
 
+_last_error: list[str] = []
+
+
 async def _log_error(exc: Exception) -> None:
-    logger.warning("NATS error", extra={"error": repr(exc)})
+    """nats-py's errors, each logged when it differs from the one before (a broker that
+    stays away would otherwise log every reconnection attempt)."""
+    if _last_error != [repr(exc)]:
+        _last_error[:] = [repr(exc)]
+        logger.warning("NATS error", extra={"error": repr(exc)})
 
 
 async def _log_disconnected() -> None:
     logger.warning("NATS disconnected")
+
+
+async def _log_reconnected() -> None:
+    _last_error.clear()
+    logger.info("NATS reconnected")

@@ -19,6 +19,7 @@ from users_service.adapters.metrics import PrometheusMetrics
 from users_service.application.relay import outbox_backlog
 from users_service.entrypoints import logging_config
 from users_service.entrypoints.access_log import AccessLog
+from users_service.entrypoints.build_info import build_info
 from users_service.entrypoints.container import Container, watch_pools
 from users_service.entrypoints.http.authenticator import Authenticator
 from users_service.entrypoints.http.cursors import CursorCodec
@@ -114,6 +115,9 @@ def http_services_from(container: Container) -> HttpServices:
             if settings.events_enabled
             else None
         ),
+        outbox_publisher=(
+            "this process" if settings.events_relay == "inprocess" else "users-service relay"
+        ),
     )
 
 
@@ -179,7 +183,7 @@ def create_app(container: Container | None = None, *, drain_on_signals: bool = F
 
     app = FastAPI(
         title="users-service",
-        version="1.0.0",
+        version=build_info().version,
         description=DESCRIPTION,
         lifespan=lifespan,
         redirect_slashes=False,

@@ -8,8 +8,8 @@ from users_service.entrypoints.http.header_docs import optional_header
 
 CACHE_CONTROL_DOC = optional_header(
     "Cache-Control",
-    "`no-cache`: read from the primary database, never a read replica (see the README's "
-    "consistency rules)",
+    "`no-cache`: read from the primary database, never a read replica (docs/api.md, "
+    "Reads from replicas)",
 )
 
 

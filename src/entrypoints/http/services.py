@@ -45,6 +45,8 @@ class HttpServices:
     delete_user: DeleteUser
     # What waits in the outbox, for /readyz (None: events are off).
     outbox_backlog: Callable[[], Awaitable[tuple[Backlog, float | None]]] | None
+    # Who publishes the outbox, as /readyz says it.
+    outbox_publisher: str
 
 
 def http_services(request: Request) -> HttpServices:

@@ -21,10 +21,19 @@ _OK: dict[int | str, dict[str, Any]] = {
 _READY: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "Ready. With events on, what waits in the outbox (never a reason "
-        "to be unready: writes go on while the broker is away).",
+        "to be unready: writes go on while the broker is away), and who publishes it: "
+        "`this process` (EVENTS_RELAY=inprocess) or `users-service relay` (external: "
+        "events wait until one runs).",
         "content": {
             "application/json": {
-                "example": {"status": "ok", "outbox": {"pending": 0, "oldest_age_seconds": None}}
+                "example": {
+                    "status": "ok",
+                    "outbox": {
+                        "pending": 0,
+                        "oldest_age_seconds": None,
+                        "published_by": "this process",
+                    },
+                }
             }
         },
     }
@@ -62,7 +71,11 @@ async def readyz(request: Request) -> Response:
             backlog, age = await asyncio.wait_for(
                 services.outbox_backlog(), services.readiness_timeout
             )
-            body["outbox"] = {"pending": backlog.pending, "oldest_age_seconds": age}
+            body["outbox"] = {
+                "pending": backlog.pending,
+                "oldest_age_seconds": age,
+                "published_by": services.outbox_publisher,
+            }
         except Exception as exc:
             logger.warning("outbox backlog unknown: %r", exc)
     return json_response(body)
