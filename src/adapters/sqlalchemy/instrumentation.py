@@ -1,6 +1,6 @@
-"""Every statement measured and traced, on both execution paths: `InstrumentedExecutor`
-wraps whichever `Executor` a unit of work runs on (the fast path's, or SQLAlchemy's), so
-the direct asyncpg path that SQLAlchemy's own instrumentation cannot see is covered too.
+"""Every statement measured and traced, on both backends: `InstrumentedExecutor` wraps
+whichever `Executor` a unit of work runs on (asyncpg's on PostgreSQL, which SQLAlchemy's
+own instrumentation cannot see, or SQLAlchemy's on SQLite).
 
 Nothing is wrapped when neither metrics nor tracing is on."""
 
