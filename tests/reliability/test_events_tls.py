@@ -16,6 +16,7 @@ from tests.support.engines import require_engine
 from tests.support.events import drained, pending
 from tests.support.nats import NatsServer, stream_contents
 from tests.support.reliability import make_settings, serve
+from users_service.entrypoints.settings import Settings
 
 STREAM = "USERS_TLS"
 
@@ -43,20 +44,30 @@ def _tls_url(server: NatsServer) -> str:
     return f"tls://127.0.0.1:{server.port}"
 
 
-async def test_events_reach_a_tls_server_that_verifies_clients(
-    tls_nats: NatsServer, authority: Authority
-) -> None:
-    settings = make_settings(
+def _settings(server: NatsServer, authority: Authority, *, client_certificate: bool) -> Settings:
+    client = (
+        {
+            "nats_tls_cert_file": str(authority.client.certificate),
+            "nats_tls_key_file": str(authority.client.key),
+        }
+        if client_certificate
+        else {}
+    )
+    return make_settings(
         "memory://",
-        nats_url=_tls_url(tls_nats),
+        nats_url=_tls_url(server),
         nats_tls_ca_file=str(authority.certificate),
-        nats_tls_cert_file=str(authority.client.certificate),
-        nats_tls_key_file=str(authority.client.key),
         events_stream=STREAM,
         events_relay="inprocess",
         events_poll_max=0.2,
+        **client,
     )
-    async with serve(settings) as service:
+
+
+async def test_events_reach_a_tls_server_that_verifies_clients(
+    tls_nats: NatsServer, authority: Authority
+) -> None:
+    async with serve(_settings(tls_nats, authority, client_certificate=True)) as service:
         created = await service.client.post(
             "/users", json={"email": "tls@example.com", "name": "T"}
         )
@@ -76,15 +87,7 @@ async def test_without_the_client_certificate_nothing_is_published(
 ) -> None:
     """The server refuses the relay, which keeps trying (nats-py reconnects, logging each
     refusal): the event waits in the outbox, and the API is unaffected."""
-    settings = make_settings(
-        "memory://",
-        nats_url=_tls_url(tls_nats),
-        nats_tls_ca_file=str(authority.certificate),
-        events_stream=STREAM,
-        events_relay="inprocess",
-        events_poll_max=0.2,
-    )
-    async with serve(settings) as service:
+    async with serve(_settings(tls_nats, authority, client_certificate=False)) as service:
         created = await service.client.post(
             "/users", json={"email": "tls@example.com", "name": "T"}
         )

@@ -16,3 +16,14 @@ class Command(Protocol):
     def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
 
     def run(self, settings: Settings, args: argparse.Namespace) -> int: ...
+
+
+def add_progress_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--quiet` and `--progress-interval`, as the bulk commands take them."""
+    parser.add_argument("--quiet", action="store_true", help="no progress, no summary")
+    parser.add_argument(
+        "--progress-interval",
+        type=float,
+        default=5.0,
+        help="seconds between progress lines when not on a terminal",
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from users_service.entrypoints.commands import add_progress_arguments
 from users_service.entrypoints.settings import Settings
 
 NAME = "import"
@@ -52,13 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="validate each chunk only after the previous one is written (no worker thread)",
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress, no summary")
-    parser.add_argument(
-        "--progress-interval",
-        type=float,
-        default=5.0,
-        help="seconds between progress lines when not on a terminal",
-    )
+    add_progress_arguments(parser)
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
