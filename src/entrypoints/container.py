@@ -33,7 +33,7 @@ from users_service.application.users.listing import ListUsers
 from users_service.application.users.register import RegisterUsers
 from users_service.application.users.update import UpdateUser
 from users_service.entrypoints.build_info import build_info
-from users_service.entrypoints.migrations import head_revision
+from users_service.entrypoints.migrations import head_revision, known_revisions
 from users_service.entrypoints.options import engine_options, relay_settings
 from users_service.entrypoints.process.lifecycle import Lifecycle, always_ready
 from users_service.entrypoints.settings import Settings, load_settings
@@ -200,7 +200,12 @@ class Container(containers.DeclarativeContainer):
     readiness_probe = providers.Selector(
         backend,
         memory=providers.Object(always_ready),
-        sqlalchemy=providers.Singleton(SchemaCheck, database, providers.Callable(head_revision)),
+        sqlalchemy=providers.Singleton(
+            SchemaCheck,
+            database,
+            providers.Callable(head_revision),
+            providers.Callable(known_revisions),
+        ),
     )
 
     token_verifier = providers.Singleton(_token_verifier, settings, metrics, tracing)

@@ -57,6 +57,13 @@ def head_revision() -> str:
     return head
 
 
+@cache
+def known_revisions() -> frozenset[str]:
+    """Every revision this release's migrations know."""
+    scripts = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    return frozenset(script.revision for script in scripts.walk_revisions())
+
+
 def schema_problem(settings: Settings) -> str | None:
     """Why `serve` must not start on this database: its schema is not this release's
     (None on the memory backend, or when the database does not answer: readiness then
@@ -73,7 +80,7 @@ def schema_problem(settings: Settings) -> str | None:
     async def check() -> str | None:
         database = create_database(engine_options(settings))
         try:
-            await SchemaCheck(database, head_revision())()
+            await SchemaCheck(database, head_revision(), known_revisions())()
         except StorageNotReady as exc:
             return str(exc)
         except Exception as exc:

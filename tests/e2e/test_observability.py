@@ -84,7 +84,7 @@ def test_several_workers_are_summed_and_a_dead_one_drops_out(
 
     _wait_for(both_sampled, "both workers' process gauges")  # sampled once a second
 
-    def all_counted() -> bool:  # each worker flushes its tallies once a second
+    def all_counted() -> bool:  # each worker writes its values to the shared folder
         count = _scrape(two_workers.url).value("http_server_request_duration_seconds_count", ROUTE)
         return count == REQUESTS
 

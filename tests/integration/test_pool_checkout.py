@@ -184,11 +184,11 @@ async def _terminate(url: str, pid: int) -> None:
         await killer.dispose()
 
 
-async def test_a_connection_left_in_a_transaction_is_never_lent_again(
+async def test_a_writer_cancelled_mid_transaction_gives_its_connection_back_clean(
     postgres_url: str,
 ) -> None:
-    """A writer cancelled mid-transaction: its transaction is rolled back and the
-    connection lent again, clean."""
+    """Its transaction is rolled back, so what it wrote is gone, and the connection is
+    lent again outside any transaction."""
     async with pooled(postgres_url, pool_size=1) as database:
         user_id = await _seed(database)
         uow = SqlAlchemyUnitOfWorkFactory(database)
@@ -196,7 +196,7 @@ async def test_a_connection_left_in_a_transaction_is_never_lent_again(
 
         async def stuck_writer() -> None:
             async with uow() as tx:
-                assert await tx.users.get(user_id) is not None
+                await tx.users.delete(user_id)
                 started.set()
                 await asyncio.sleep(3600)
 
@@ -210,6 +210,36 @@ async def test_a_connection_left_in_a_transaction_is_never_lent_again(
             assert not connection.is_in_transaction()
         finally:
             await database.release(connection, discard=False)
+        await _reads(database, user_id, 1)  # the delete was rolled back
+        assert database.use().used == 0
+
+
+async def test_callers_that_find_every_connection_promised_wait_no_longer_than_the_timeout(
+    postgres_url: str,
+) -> None:
+    """Two connections, one lent, three callers at once: one gets the free connection,
+    the two it was promised before them give up after DB_POOL_TIMEOUT, never hang."""
+    async with pooled(postgres_url, pool_size=2, pool_timeout=0.3) as database:
+        user_id = await _seed(database)
+        uow = SqlAlchemyUnitOfWorkFactory(database)
+        release = asyncio.Event()
+
+        async def hold() -> None:
+            async with uow(read_only=True) as tx:
+                assert await tx.users.get(user_id) is not None
+                await release.wait()
+
+        holder = asyncio.create_task(hold())
+        while database.use().used < 1:
+            await asyncio.sleep(0.01)
+        callers = [asyncio.create_task(hold()) for _ in range(3)]
+        done, pending = await asyncio.wait(callers, timeout=bound(3.0))
+        assert len(pending) == 1  # the one that got the second connection, holding it
+        refusals = [task.exception() for task in done]
+        assert all(isinstance(e, StorageUnavailable) for e in refusals), refusals
+        assert {e.cause for e in refusals if isinstance(e, StorageUnavailable)} == {"pool_timeout"}
+        release.set()
+        await asyncio.gather(holder, *pending)
         assert database.use().used == 0
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import text
 from tests.support.databases import engine_for, migrate
 from tests.support.engines import fresh_postgres_database
 from tests.support.reliability import make_settings, serve
-from users_service.entrypoints.migrations import head_revision
+from users_service.entrypoints.migrations import head_revision, known_revisions
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -40,19 +40,35 @@ async def test_a_schema_changed_under_the_service_turns_readiness_off(
     fresh_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     await migrate(fresh_url)
+    older = sorted(known_revisions() - {head_revision()})[0]
     async with serve(make_settings(fresh_url)) as service:
         assert (await service.client.get("/readyz")).status_code == 200
         admin = engine_for(fresh_url)
         try:
             async with admin.begin() as connection:
-                await connection.execute(text("UPDATE alembic_version SET version_num = 'x1'"))
+                await connection.execute(
+                    text("UPDATE alembic_version SET version_num = :older"), {"older": older}
+                )
         finally:
             await admin.dispose()
         with caplog.at_level(logging.WARNING, logger="users_service.health"):
             ready = await service.client.get("/readyz")
         assert ready.status_code == 503
         assert ready.json()["detail"] == (
-            f"The database is at revision x1, not at this release's {head_revision()}: "
+            f"The database is at revision {older}, not at this release's {head_revision()}: "
             "run `users-service migrate`."
         )
-        assert "x1" in caplog.text
+        assert older in caplog.text
+
+
+async def test_a_newer_releases_schema_keeps_the_service_ready(fresh_url: str) -> None:
+    """A rolling update migrates first: the pods still running keep serving."""
+    await migrate(fresh_url)
+    async with serve(make_settings(fresh_url)) as service:
+        admin = engine_for(fresh_url)
+        try:
+            async with admin.begin() as connection:
+                await connection.execute(text("UPDATE alembic_version SET version_num = 'f00d'"))
+        finally:
+            await admin.dispose()
+        assert (await service.client.get("/readyz")).status_code == 200

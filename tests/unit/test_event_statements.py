@@ -1,6 +1,6 @@
 """Statements with their events are built from fresh copies of the plain ones: a plain
-statement that has already run (its exported columns memoised, as the fast path's
-compile does) must not leave the derived one without its columns."""
+statement that has already run (its exported columns memoised, as compiling it does)
+must not leave the derived one without its columns."""
 
 from __future__ import annotations
 

@@ -125,6 +125,9 @@ class JetStreamPublisher:
             raise ConnectionError(
                 f"NATS at {self._url} accepted no connection within {self._timeout} s"
             ) from None
+        except BaseException:  # stopped meanwhile: no half-open client left reconnecting
+            await client.close()
+            raise
         return client
 
     async def _ensure_stream(self) -> None:
@@ -191,7 +194,13 @@ class JetStreamPublisher:
         ]
         futures = [
             await self._js.publish_async(
-                subject, payload, stream=self._stream, headers={"Nats-Msg-Id": message_id}
+                subject,
+                payload,
+                stream=self._stream,
+                headers={"Nats-Msg-Id": message_id},
+                # A wave larger than nats-py's window of unacknowledged publishes waits
+                # for room, within the same bound as the acknowledgements.
+                wait_stall=self._timeout,
             )
             for subject, payload, message_id in messages
         ]

@@ -1,7 +1,7 @@
 """Statements compiled once per shape, for the asyncpg driver.
 
-PostgreSQL statements run on the asyncpg connection that SQLAlchemy's pool lends
-(`sessions.DriverSession`). Each Core statement of `statements.py` is compiled once with
+PostgreSQL statements run on a connection of the adapter's asyncpg pool
+(`postgres.DriverSession`). Each Core statement of `statements.py` is compiled once with
 the engine's dialect, through SQLAlchemy's public compiler API, and kept here keyed by
 the statement object itself (held weakly), so an entry can never answer for another
 statement. Compilation refuses any statement this way of running would get wrong:

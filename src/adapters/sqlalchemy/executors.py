@@ -1,8 +1,8 @@
 """How the repositories run the statements of `statements.py`: an `Executor`, one per
 backend.
 
-- PostgreSQL: `DriverExecutor` runs each statement's compiled SQL (`compiled.py`) on the
-  asyncpg connection that SQLAlchemy's pool lends, through asyncpg's public API.
+- PostgreSQL: `DriverExecutor` runs each statement's compiled SQL (`compiled.py`) on a
+  connection of the adapter's asyncpg pool (`postgres.py`), through asyncpg's public API.
 - SQLite: `ConnectionExecutor` runs them through SQLAlchemy's own async execution (an
   `AsyncConnection`).
 """

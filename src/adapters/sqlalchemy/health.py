@@ -1,8 +1,11 @@
 """Readiness: the database answers, with the schema this release was built for.
 
-One round trip reads Alembic's revision table; a database whose revision is not the
-release's head (never migrated, or migrated elsewhere since) is not ready, and says what
-to run. `serve` makes the same check before it starts.
+One round trip reads Alembic's revision table. A database with no schema, or at a
+revision this release knows but that is older than its head, is not ready, and says what
+to run. A revision this release does not know is a newer release's: during a rolling
+update the schema is migrated first and the running pods keep serving it (migrations
+only add what the release before can ignore), so it is ready. `serve` makes the same
+check before it starts.
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ _NO_TABLE = ("UndefinedTableError", "no such table")
 
 
 class SchemaCheck:
-    def __init__(self, database: Database, head: str) -> None:
+    def __init__(self, database: Database, head: str, known: frozenset[str]) -> None:
         self._database = database
         self._head = head
+        self._known = known
 
     async def __call__(self) -> None:
         try:
@@ -31,7 +35,7 @@ class SchemaCheck:
             if not any(sign in f"{type(exc).__name__} {exc}" for sign in _NO_TABLE):
                 raise
             found = None
-        if found != self._head:
+        if found is None or (found != self._head and found in self._known):
             where = "has no schema" if found is None else f"is at revision {found}"
             raise StorageNotReady(
                 f"The database {where}, not at this release's {self._head}: "

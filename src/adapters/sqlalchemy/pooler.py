@@ -9,7 +9,7 @@ With `DB_PGBOUNCER=true` every transaction may run on another server connection,
   `statement_timeout`, `lock_timeout` and `jit` come from the role's settings instead
   (`role_settings`, applied by `users-service migrate --role-settings`), with asyncpg's
   client-side `command_timeout` as the backstop, and `SET LOCAL` sent with the BEGIN of
-  the transactions that exist anyway (`sessions.Driver`);
+  the transactions that exist anyway (`postgres.begin_sql`);
 - no session state that outlives a transaction.
 
 Without the setting, a pooler is noticed when a connection is made (`postgres.py`):

@@ -96,6 +96,7 @@ class PostgresDatabase:
         self._starting = asyncio.Lock()
         self._warned = False
         self._lent = 0
+        self._acquiring = 0
 
     @property
     def max_size(self) -> int:
@@ -134,18 +135,19 @@ class PostgresDatabase:
         if self._options.pool_pre_ping:
             try:
                 await connection.execute(_PING)
-            except Exception as exc:
-                if not is_transient(exc):
+            except BaseException as exc:
+                await self.release(connection, discard=True)  # dead, or in doubt
+                if not isinstance(exc, Exception) or not is_transient(exc):
                     raise
-                await self.release(connection, discard=True)  # dead: another one
-                connection = await self._acquire(pool)
+                connection = await self._acquire(pool)  # dead: another one
         return connection
 
     async def _acquire(self, pool: asyncpg.Pool) -> Any:
-        # While fewer than the most are lent, one is free at once (or being opened, bound
-        # by DB_CONNECT_TIMEOUT): the wait for a free one, DB_POOL_TIMEOUT, is only
-        # set when every connection is lent.
-        saturated = self._lent >= self.max_size
+        # While fewer than the most are lent or asked for, one is free at once (or being
+        # opened, bound by DB_CONNECT_TIMEOUT): the wait for a free one, DB_POOL_TIMEOUT,
+        # is set when every connection is lent or promised to an earlier caller.
+        saturated = self._lent + self._acquiring >= self.max_size
+        self._acquiring += 1
         try:
             connection = await pool.acquire(
                 timeout=self._options.pool_timeout if saturated else None
@@ -158,6 +160,8 @@ class PostgresDatabase:
             if pooler.REFUSED_PARAMETER in str(exc):
                 self._warn_pooler()
             raise
+        finally:
+            self._acquiring -= 1
         self._lent += 1
         return connection
 
@@ -197,15 +201,16 @@ class PostgresDatabase:
     async def dispose(self) -> None:
         """Close every connection, waiting for lent ones to come back; cancelled (a
         caller's time limit), it closes them at once."""
-        pool, self._pool = self._pool, None
+        pool = self._pool
         if pool is None:
             return
-        self._lent = 0
         try:
-            await pool.close()
+            await pool.close()  # lent connections come back to it meanwhile
         except BaseException:
             pool.terminate()
             raise
+        finally:
+            self._pool = None
 
 
 class DriverSession:

@@ -136,10 +136,12 @@ class SqlAlchemyUnitOfWork:
             failed = exc is not None and (
                 is_transient(exc) or isinstance(exc, asyncio.CancelledError)
             )
-            if self._insert_only and not failed:
-                # The insert stands, commit or not (a no-op where it ran on its own).
-                await session.commit()
-            await session.close(failed)  # shielded where it must finish (sessions.py)
+            try:
+                if self._insert_only and not failed:
+                    # The insert stands, commit or not (a no-op where it ran on its own).
+                    await session.commit()
+            finally:
+                await session.close(failed)  # shielded where it must finish (sessions.py)
         if exc is not None and is_transient(exc):
             if self._on_replica and self._replica is not None:
                 self._replica.failed()

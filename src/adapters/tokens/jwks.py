@@ -42,6 +42,7 @@ class JwksClient:
         self._min_refresh_interval = min_refresh_interval
         self._timeout = timeout
         self._keys: dict[str, Any] = {}
+        self._published: dict[str, Any] = {}  # each kid's JWK as the set last showed it
         self._fetched_at: float | None = None
         self._attempted_at = float("-inf")
         self._lock = asyncio.Lock()
@@ -49,7 +50,8 @@ class JwksClient:
     async def key(self, kid: str | None) -> Any | None:
         """The verification key for `kid`, or None when the key set does not have it."""
         stale = self._fetched_at is None or time.monotonic() - self._fetched_at > self._max_age
-        if stale or kid not in self._keys:
+        known = kid in self._keys if kid is not None else len(self._keys) == 1
+        if stale or not known:
             await self._refresh()
         if self._fetched_at is None:
             raise JwksUnavailable(f"no key set could be fetched from {self._url}")
@@ -85,9 +87,17 @@ class JwksClient:
                 span.set_attribute("http.response.status_code", response.status_code)
             response.raise_for_status()
             document = response.json()
+        # A key the set still holds unchanged keeps its object, so that what was verified
+        # with it stays remembered (verifier.py compares key objects).
+        entries = jwt.PyJWKSet.from_dict(document).keys  # refuses what is not a key set
+        published = {str(jwk.get("kid") or ""): jwk for jwk in document["keys"]}
         keys = {}
-        for entry in jwt.PyJWKSet.from_dict(document).keys:
-            keys[entry.key_id or ""] = entry.key
+        for entry in entries:
+            kid = entry.key_id or ""
+            previous = self._keys.get(kid)
+            unchanged = previous is not None and self._published.get(kid) == published.get(kid)
+            keys[kid] = previous if unchanged else entry.key
+        self._published = published
         return keys
 
     def _span(self, headers: dict[str, str]) -> AbstractContextManager[Any]:

@@ -80,9 +80,10 @@ class JwtVerifier:
                 remembered.jwks_kid is None
                 or await self._jwks_key(remembered.jwks_kid.kid) is remembered.key
             ):
-                self._verified.move_to_end(token)
+                if self._verified.get(token) is remembered:  # not dropped meanwhile
+                    self._verified.move_to_end(token)
                 return remembered.principal
-            del self._verified[token]
+            self._verified.pop(token, None)
         verified = await self._verify(token)
         self._verified[token] = verified
         if len(self._verified) > self.CACHE_SIZE:
