@@ -15,7 +15,7 @@ class StorageUnavailable(ApplicationError):
     """Storage did not answer in time, or refused connections. Safe to retry.
 
     `cause`, for operators' metrics: `pool_timeout`, `statement_timeout`,
-    `unreachable`, `read_only`, `pooler`, `overloaded` or `other`."""
+    `unreachable`, `read_only`, `pooler`, `overloaded`, `schema` or `other`."""
 
     def __init__(self, message: str = "The database is unavailable.", cause: str = "other") -> None:
         super().__init__(message)
@@ -27,6 +27,10 @@ class ReplicaUnavailable(StorageUnavailable):
     be asked of the primary."""
 
 
-class StorageNotReady(ApplicationError):
+class StorageNotReady(StorageUnavailable):
     """Storage answers, but not with the schema this release needs (never migrated, or
-    changed under the running service). Its message says what to run."""
+    changed under the running service). Its message says what to run; a request meeting
+    it is answered as storage being unavailable."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "schema")

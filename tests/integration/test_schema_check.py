@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from tests.support.databases import engine_for, migrate
 from tests.support.engines import fresh_postgres_database
-from tests.support.reliability import make_settings, serve
+from tests.support.reliability import assert_problem, make_settings, serve
 from users_service.entrypoints.migrations import head_revision, known_revisions
 
 
@@ -27,9 +27,16 @@ async def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIter
         yield url
 
 
-async def test_a_database_never_migrated_is_not_ready(fresh_url: str) -> None:
+async def test_a_database_never_migrated_is_not_ready(
+    fresh_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
     async with serve(make_settings(fresh_url), empty=False) as service:
         ready = await service.client.get("/readyz")
+        with caplog.at_level(logging.WARNING, logger="users_service.errors"):
+            listed = await service.client.get("/users")
+    # A request meanwhile: a 503 that tells nothing inside, and a log line that says why.
+    assert_problem(listed, 503, "service_unavailable")
+    assert "users-service migrate" in caplog.text
     assert ready.status_code == 503
     detail = ready.json()["detail"]
     assert "has no schema" in detail

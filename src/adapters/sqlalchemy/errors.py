@@ -10,7 +10,7 @@ from sqlalchemy import exc as sa_exc
 
 from users_service.adapters.sqlalchemy.pooler import PoolerWithoutSetting
 from users_service.adapters.sqlalchemy.tables import EMAIL_KEY_INDEX
-from users_service.application.errors import StorageUnavailable
+from users_service.application.errors import StorageNotReady, StorageUnavailable
 
 # SQLSTATE classes that mean "try again later", not "your request is wrong":
 # 08 connection exception, 40 transaction rollback (serialisation, deadlock),
@@ -54,6 +54,18 @@ def is_transient(error: BaseException) -> bool:
             return _SQLITE_NO_SUCH_TABLE not in str(error.orig)
     sqlstate = _sqlstate(error)
     return sqlstate is not None and sqlstate.startswith(_TRANSIENT_SQLSTATE_PREFIXES)
+
+
+def is_missing_schema(error: BaseException) -> bool:
+    """True when `error` says a table does not exist: the schema was never migrated."""
+    if _sqlstate(error) == "42P01":  # undefined_table
+        return True
+    return any(_SQLITE_NO_SUCH_TABLE in str(cause) for cause in _chain(error))
+
+
+def missing_schema() -> StorageNotReady:
+    """What a request that met a missing table says (the driver's error is its cause)."""
+    return StorageNotReady("The database has no schema: run `users-service migrate`.")
 
 
 def is_unique_violation(error: BaseException) -> bool:

@@ -4,7 +4,12 @@ import asyncio
 from types import TracebackType
 from typing import Self
 
-from users_service.adapters.sqlalchemy.errors import is_transient, unavailable
+from users_service.adapters.sqlalchemy.errors import (
+    is_missing_schema,
+    is_transient,
+    missing_schema,
+    unavailable,
+)
 from users_service.adapters.sqlalchemy.executors import Executor
 from users_service.adapters.sqlalchemy.idempotency import SqlAlchemyIdempotencyRepository
 from users_service.adapters.sqlalchemy.instrumentation import Instrumentation, instrumented
@@ -142,6 +147,8 @@ class SqlAlchemyUnitOfWork:
                     await session.commit()
             finally:
                 await session.close(failed)  # shielded where it must finish (sessions.py)
+        if exc is not None and is_missing_schema(exc):
+            raise missing_schema() from exc
         if exc is not None and is_transient(exc):
             if self._on_replica and self._replica is not None:
                 self._replica.failed()
