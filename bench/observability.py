@@ -10,7 +10,7 @@ are limited), twice a round in A B C D D C B A order:
 - `tracing`: the defaults plus tracing, every request sampled (`always_on`), exported over
   OTLP/HTTP to a sink in the bench process that answers 200 and keeps nothing.
 
-The bars, on the server's CPU time per request: metrics cost at most 5% over `bare`,
+The bars, on the server's CPU time per request: metrics cost at most 6% over `bare`,
 metrics and the access log together at most 10%. Tracing is a figure, with no bar.
 """
 
@@ -20,7 +20,7 @@ import asyncio
 from dataclasses import dataclass
 
 BARE, METRICS, DEFAULTS, TRACING = "bare", "metrics", "defaults", "tracing"
-METRICS_BAR, DEFAULTS_BAR = 0.05, 0.10
+METRICS_BAR, DEFAULTS_BAR = 0.06, 0.10
 
 
 @dataclass(frozen=True, slots=True)
