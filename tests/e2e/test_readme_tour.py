@@ -56,4 +56,4 @@ def test_the_readme_tour_runs(installed: Installed, tmp_path: Path) -> None:
     assert '"next_cursor"' in page
     assert page.count('"id"') == 2
     assert deleted == ""
-    assert '"code":"not_found"' in gone
+    assert '"code":"user_not_found"' in gone

@@ -38,7 +38,7 @@ from users_service.adapters.sqlalchemy.engine import (
     EngineOptions,
     PoolUse,
 )
-from users_service.adapters.sqlalchemy.errors import PoolTimeout, is_transient
+from users_service.adapters.sqlalchemy.errors import PoolTimeout
 from users_service.adapters.sqlalchemy.executors import DriverExecutor, Executor
 
 logger = logging.getLogger("users_service")
@@ -135,11 +135,12 @@ class PostgresDatabase:
         if self._options.pool_pre_ping:
             try:
                 await connection.execute(_PING)
-            except BaseException as exc:
-                await self.release(connection, discard=True)  # dead, or in doubt
-                if not isinstance(exc, Exception) or not is_transient(exc):
-                    raise
-                connection = await self._acquire(pool)  # dead: another one
+            except Exception:  # whatever the driver says, it cannot be used: another one
+                await self.release(connection, discard=True)
+                connection = await self._acquire(pool)
+            except BaseException:  # cancelled while pinging: in doubt, discarded
+                await self.release(connection, discard=True)
+                raise
         return connection
 
     async def _acquire(self, pool: asyncpg.Pool) -> Any:
