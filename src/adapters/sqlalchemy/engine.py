@@ -66,20 +66,28 @@ def _pool_arguments(options: EngineOptions) -> dict[str, Any]:
     }
 
 
+def connect_arguments(options: EngineOptions) -> dict[str, Any]:
+    """What every asyncpg connection of ours is opened with (the service's pool's and the
+    migrations' engine's alike)."""
+    return {
+        "timeout": options.connect_timeout,
+        # Client-side bound on every statement: when the server goes silent (network
+        # partition, frozen host) its statement_timeout never answers, and without this a
+        # request would wait forever. A live server answers first.
+        "command_timeout": options.statement_timeout + COMMAND_TIMEOUT_MARGIN,
+        "server_settings": pooler.server_settings(
+            options.statement_timeout, pgbouncer=options.pgbouncer
+        ),
+    }
+
+
 def _postgresql_engine(url: URL, options: EngineOptions) -> AsyncEngine:
     return create_async_engine(
         url,
         **_pool_arguments(options),
         connect_args={
             **(_pgbouncer_connect_args() if options.pgbouncer else {}),
-            "timeout": options.connect_timeout,
-            # Client-side bound on every statement: when the server goes silent (network
-            # partition, frozen host) its statement_timeout never answers, and without
-            # this a request would wait forever. A live server answers first.
-            "command_timeout": options.statement_timeout + COMMAND_TIMEOUT_MARGIN,
-            "server_settings": pooler.server_settings(
-                options.statement_timeout, pgbouncer=options.pgbouncer
-            ),
+            **connect_arguments(options),
         },
     )
 

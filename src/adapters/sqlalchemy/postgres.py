@@ -17,7 +17,7 @@ How the pool maps the engine's settings:
 - `DB_POOL_PRE_PING`: each lent connection is checked with a round trip first; a dead
   one is discarded and another one lent.
 - Connections are not reset when they come back: the session settles its own
-  transaction, and terminates a connection it could not settle (`sessions.py`); the
+  transaction, and terminates a connection it could not settle (`DriverSession`); the
   service keeps no other session state (its only lock is transaction-scoped).
 """
 
@@ -31,13 +31,9 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import Dialect, make_url
 
-from users_service.adapters.sqlalchemy import pooler
+from users_service.adapters.sqlalchemy import engine, pooler
 from users_service.adapters.sqlalchemy.compiled import StatementCache
-from users_service.adapters.sqlalchemy.engine import (
-    COMMAND_TIMEOUT_MARGIN,
-    EngineOptions,
-    PoolUse,
-)
+from users_service.adapters.sqlalchemy.engine import EngineOptions, PoolUse
 from users_service.adapters.sqlalchemy.errors import PoolTimeout
 from users_service.adapters.sqlalchemy.executors import DriverExecutor, Executor
 
@@ -72,7 +68,6 @@ class PostgresDatabase:
         url = make_url(options.url).set(drivername="postgresql+asyncpg")
         self.dialect: Dialect = url.get_dialect()()
         _, connect_arguments = self.dialect.create_connect_args(url)
-        self.url = url
         self.statements = StatementCache(self.dialect)
         self.echo = sql_logger if options.echo else None
         # Behind a pooler, the timeouts it cannot carry, sent with each BEGIN.
@@ -82,14 +77,7 @@ class PostgresDatabase:
         self._options = options
         self._arguments: dict[str, Any] = {
             **connect_arguments,
-            "timeout": options.connect_timeout,
-            # Client-side bound on every statement: when the server goes silent (network
-            # partition, frozen host) its statement_timeout never answers, and without
-            # this a request would wait forever. A live server answers first.
-            "command_timeout": options.statement_timeout + COMMAND_TIMEOUT_MARGIN,
-            "server_settings": pooler.server_settings(
-                options.statement_timeout, pgbouncer=options.pgbouncer
-            ),
+            **engine.connect_arguments(options),
             **({"statement_cache_size": 0} if options.pgbouncer else {}),
         }
         self._pool: asyncpg.Pool | None = None
