@@ -12,12 +12,11 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
+from users_service.adapters.sqlalchemy.errors import is_missing_schema
 from users_service.adapters.sqlalchemy.sessions import Database, scalar
 from users_service.application.errors import StorageNotReady
 
 _REVISION = text("SELECT version_num FROM alembic_version")
-# What each backend answers for a table that does not exist.
-_NO_TABLE = ("UndefinedTableError", "no such table")
 
 
 class SchemaCheck:
@@ -32,7 +31,7 @@ class SchemaCheck:
         except IndexError:
             found = None  # the table exists, empty
         except Exception as exc:
-            if not any(sign in f"{type(exc).__name__} {exc}" for sign in _NO_TABLE):
+            if not is_missing_schema(exc):
                 raise
             found = None
         if found is None or (found != self._head and found in self._known):
