@@ -2,7 +2,8 @@
 
 Every answer, and every error message, is compared with the library's own
 `validate_email` on a corpus of awkward addresses and on generated ones, first from the
-library and then again from the memo.
+library and then again from the memo, whether the address is judged by its shape or as it
+is.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.support.emails import EMAILS
-from users_service.adapters.email_syntax import OPTIONS, VERDICTS_KEPT, verdict
+from users_service.adapters.email_syntax import OPTIONS, VERDICTS_KEPT, judged, verdict
 from users_service.domain.errors import InvalidEmail
 
 CORPUS = [
@@ -49,6 +50,15 @@ CORPUS = [
     "ada@xn--exmple-cua.com",
     "a\u0301da@example.com",
     "ada\uff20example.com",  # a full-width at-sign
+    "Info@Example.com",
+    "SUPPORT@example.com",
+    "infos@example.com",
+    "ada-lovelace_1+x@EXAMPLE.com",
+    "a.b.c@xn--exmple-cua.com",
+    "a.b@ex_ample.com",
+    "-@example.com",
+    "+@example.com",
+    "a..@example.com",
     "x" * 64 + "@example.com",
     "x" * 65 + "@example.com",
     "a@" + "b" * 63 + "." + "c" * 63 + "." + "d" * 63 + "." + "e" * 57 + ".com",
@@ -88,11 +98,33 @@ def test_same_verdict_on_generated_addresses(address: str) -> None:
     assert _verdict(address) == _library_verdict(address)
 
 
+_PLAIN = st.text(st.sampled_from([*"aZ09.-_+", *"postmaster", *"INFO"]), min_size=0, max_size=70)
+_DOMAINS = st.sampled_from(
+    ["example.com", "EXAMPLE.com", "exämple.com", "example", "-x.com", "a" * 64 + ".com", ""]
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(_PLAIN, _DOMAINS)
+def test_same_verdict_for_plain_local_parts(local: str, domain: str) -> None:
+    """The addresses that are judged by their shape, over every kind of domain."""
+    address = f"{local}@{domain}"
+    assert _verdict(address) == _library_verdict(address)
+
+
+def test_addresses_of_one_shape_share_a_verdict() -> None:
+    verdict.cache_clear()
+    assert judged("Ada.Lovelace@Example.com") == ("Ada.Lovelace@example.com", None)
+    assert judged("bob.smith123@Example.com") == ("bob.smith123@example.com", None)
+    assert verdict.cache_info().hits == 1
+    assert judged("Postmaster@example.com") == ("postmaster@example.com", None)  # as it is
+
+
 def test_the_memo_is_bounded() -> None:
     assert verdict.cache_info().maxsize == VERDICTS_KEPT
     verdict.cache_clear()
     for i in range(VERDICTS_KEPT + 10):
-        EMAILS.parse(f"user{i}@example.com")
+        EMAILS.parse(f"user@example{i}.com")
     assert verdict.cache_info().currsize == VERDICTS_KEPT
 
 
