@@ -3,8 +3,11 @@
 
 Rules (the contract's "Authentication and authorization"):
 - `users:read` reads any user and lists; `users:write` creates, changes and deletes any.
-- Self-service: a principal whose subject is a user's id may read and change that user.
-  Any other user answers "not found", so ids cannot be probed.
+- Self-service: a principal whose subject is a user's id may read and change that user,
+  and read that user's groups. Any other user answers "not found", so ids cannot be
+  probed.
+- `groups:read` reads groups, a user's groups and `expand=groups` (a group's members need
+  `users:read` too); `groups:write` creates, changes and deletes groups and memberships.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from users_service.application.errors import ApplicationError
 
 READ = "users:read"
 WRITE = "users:write"
+GROUPS_READ = "groups:read"
+GROUPS_WRITE = "groups:write"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +40,7 @@ class Principal:
         return self.subject == str(user_id)
 
 
-TRUSTED = Principal("trusted", frozenset({READ, WRITE}))
+TRUSTED = Principal("trusted", frozenset({READ, WRITE, GROUPS_READ, GROUPS_WRITE}))
 """The caller when authentication is switched off."""
 
 

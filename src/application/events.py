@@ -1,11 +1,13 @@
 """Change events: what the use cases ask to be recorded with each change, and what the
 outbox holds until the relay has published it.
 
-A use case that changes users passes an `EventContext` to the repository's write; the
-repository writes the change and its event in one atomic step (one statement where it
-can), so that no event exists for a change that did not commit and no committed change
-lacks its event. `Outbox` is the relay's side: the pending events in commit order per
-user, marked published once the broker has acknowledged them.
+A use case that changes users or groups passes an `EventContext` to the repository's
+write; the repository writes the change and its events in one atomic step (one statement
+or one transaction), so that no event exists for a change that did not commit and no
+committed change lacks its event. `Outbox` is the relay's side: the pending events in
+commit order per user and per group, marked published once the broker has acknowledged
+them. Users and groups draw their ids from one sequence, so an event's `subject_id` names
+one user or one group, never both.
 """
 
 from __future__ import annotations
@@ -16,13 +18,26 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
+from users_service.domain.group import Group
 from users_service.domain.user import User
 
 
 class ChangeKind(StrEnum):
+    """What an event says happened. The first three are about a user; the rest about a
+    group (`member_*`: one member, really added or removed)."""
+
     CREATED = "created"
     UPDATED = "updated"
     DELETED = "deleted"
+    GROUP_CREATED = "group_created"
+    GROUP_UPDATED = "group_updated"
+    GROUP_DELETED = "group_deleted"
+    MEMBER_ADDED = "member_added"
+    MEMBER_REMOVED = "member_removed"
+
+    @property
+    def about_group(self) -> bool:
+        return self.value.startswith(("group_", "member_"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,19 +74,27 @@ NO_EVENTS = EventPolicy(enabled=False)
 
 
 @dataclass(frozen=True, slots=True)
-class UserEvent:
-    """One outbox entry. `position` orders the outbox; a user's events have increasing
-    positions in commit order (a change waits for the previous one's row lock)."""
+class ChangeEvent:
+    """One outbox entry. `position` orders the outbox; the events of one user or one group
+    have increasing positions in commit order (a change waits for the previous one's row
+    lock).
+
+    `subject_id` is the user's id, or the group's for a group event; `version` is theirs as
+    the change left them. `user` or `group` is the snapshot the change left (None for a
+    delete or a member event); `member_id` is the user a member event is about.
+    """
 
     position: int
     event_id: str
     kind: ChangeKind
-    user_id: int
+    subject_id: int
     version: int
-    user: User | None  # the user as the change left it; None for a delete
+    user: User | None
     changed_fields: tuple[str, ...]
     occurred_at: datetime
     traceparent: str | None
+    group: Group | None = None
+    member_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +106,7 @@ class Backlog:
 class Outbox(Protocol):
     """The outbox, inside one unit of work."""
 
-    async def pending(self, limit: int) -> Sequence[UserEvent]:
+    async def pending(self, limit: int) -> Sequence[ChangeEvent]:
         """The oldest unpublished events, at most `limit`, in position order."""
         ...
 

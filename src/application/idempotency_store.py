@@ -3,12 +3,12 @@ complete one. Storage implements `IdempotencyRepository` inside a unit of work."
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
-from users_service.domain.user import User
+Result = TypeVar("Result")
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,12 +30,13 @@ class IdempotencyRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class IdempotencyClaim:
-    """Handed to a use case: complete the key with `snapshot(result)` before committing."""
+class IdempotencyClaim(Generic[Result]):
+    """Handed to a use case: complete the key with `snapshot(result)` before committing
+    (the users stored, the group created, the members changed)."""
 
     scope: str
     key: str
-    snapshot: Callable[[Sequence[User]], StoredResponse]
+    snapshot: Callable[[Result], StoredResponse]
 
 
 class IdempotencyRepository(Protocol):

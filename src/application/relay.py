@@ -22,7 +22,7 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from users_service.application.clock import Clock
-from users_service.application.events import Backlog, UserEvent
+from users_service.application.events import Backlog, ChangeEvent
 from users_service.application.metrics import NO_METRICS, UsageMetrics
 from users_service.application.unit_of_work import UnitOfWorkFactory
 
@@ -34,7 +34,7 @@ class EventPublisher(Protocol):
         """Ready to publish; raises when the broker cannot be reached."""
         ...
 
-    async def publish(self, events: Sequence[UserEvent]) -> list[int]:
+    async def publish(self, events: Sequence[ChangeEvent]) -> list[int]:
         """Publish in order per user; the positions the broker acknowledged (a prefix of
         each user's events). Raises when the broker cannot be reached at all."""
         ...

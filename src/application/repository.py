@@ -95,7 +95,11 @@ class UserRepository(Protocol):
         user_id: int,
         expected_versions: Collection[int] | None = None,
         event: EventContext | None = None,
+        *,
+        now: datetime,
     ) -> bool:
-        """Delete in one conditional statement; False when nothing matched. With
-        `event`, the `deleted` event (the user's id and last version) goes with it."""
+        """Delete the user and its memberships; False when nothing matched. Each group it
+        leaves changes at `now` (`member_count`, `version`). With `event`, the `deleted`
+        event (the user's id and last version) goes with it, and a `member_removed` event
+        for each group it leaves."""
         ...

@@ -7,6 +7,7 @@ from typing import Protocol, Self, TypeVar
 
 from users_service.application.errors import ReplicaUnavailable
 from users_service.application.events import EventContext, Outbox
+from users_service.application.group_repository import GroupRepository
 from users_service.application.idempotency_store import IdempotencyRepository
 from users_service.application.repository import Kept, PageQuery, UserRepository
 from users_service.domain.user import NewUser, User, UserChanges
@@ -23,6 +24,11 @@ class UnitOfWork(Protocol):
 
     @property
     def users(self) -> UserRepository: ...
+
+    @property
+    def groups(self) -> GroupRepository:
+        """Groups and memberships (not in an insert-only unit)."""
+        ...
 
     @property
     def idempotency(self) -> IdempotencyRepository: ...
@@ -136,6 +142,8 @@ class InsertOnlyUsers:
         user_id: int,
         expected_versions: Collection[int] | None = None,
         event: EventContext | None = None,
+        *,
+        now: datetime,
     ) -> bool:
         raise InsertOnlyViolation("an insert-only unit of work does not delete")
 

@@ -1,13 +1,17 @@
-"""Domain errors: what can go wrong with users, independent of any transport.
+"""Domain errors: what can go wrong with users and groups, independent of any transport.
 
     DomainError
     ├── InvalidValue             a value breaks an invariant (field, message)
     │   ├── InvalidEmail
-    │   └── InvalidName
+    │   ├── InvalidName
+    │   └── InvalidDescription
     ├── InvalidValues            several of them, every one listed
     ├── UserNotFound             no user has that id
+    ├── GroupNotFound            no group has that id
     ├── EmailAlreadyRegistered   one or more emails are taken (every one is listed)
+    ├── GroupNameTaken           another group has that name (case-insensitively)
     └── VersionMismatch          the caller's expected version is stale
+        └── GroupVersionMismatch   ... of a group
 
 The HTTP edge maps each class to one problem type; nothing here knows about HTTP.
 """
@@ -44,6 +48,10 @@ class InvalidName(InvalidValue):
     pass
 
 
+class InvalidDescription(InvalidValue):
+    pass
+
+
 class InvalidValues(DomainError):
     """Several values refused at once: each is listed (one request, one answer)."""
 
@@ -64,6 +72,18 @@ class UserNotFound(DomainError):
     def __init__(self, user_id: int) -> None:
         super().__init__(f"No user has id {user_id}.")
         self.user_id = user_id
+
+
+class GroupNotFound(DomainError):
+    def __init__(self, group_id: int) -> None:
+        super().__init__(f"No group has id {group_id}.")
+        self.group_id = group_id
+
+
+class GroupNameTaken(DomainError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"A group named '{name}' already exists.")
+        self.name = name
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,4 +116,16 @@ class VersionMismatch(DomainError):
             "which does not match the expected version."
         )
         self.user_id = user_id
+        self.current_version = current_version
+
+
+class GroupVersionMismatch(VersionMismatch):
+    def __init__(self, group_id: int, current_version: int) -> None:
+        DomainError.__init__(
+            self,
+            f"Group {group_id} is at version {current_version}, "
+            "which does not match the expected version.",
+        )
+        self.user_id = group_id
+        self.group_id = group_id
         self.current_version = current_version

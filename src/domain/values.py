@@ -1,5 +1,5 @@
-"""Value objects: a `Name` is valid by construction or not at all; an `Email` holds an
-address the email authority (`application.emails`) accepted."""
+"""Value objects: a `Name` or a `Description` is valid by construction or not at all; an
+`Email` holds an address the email authority (`application.emails`) accepted."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from users_service.domain.errors import InvalidName
+from users_service.domain.errors import InvalidDescription, InvalidName
 
 MAX_EMAIL_LENGTH = 254
 MAX_NAME_LENGTH = 100
@@ -64,6 +64,39 @@ class Name:
         if (bad := _forbidden_character(text)) is not None:
             raise InvalidName("name", f"contains the control character {bad}")
         return cls(text)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+MAX_DESCRIPTION_LENGTH = 1000
+# A description may run over lines: tabs and line breaks are kept, other controls are not.
+_FORBIDDEN_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+@dataclass(frozen=True, slots=True)
+class Description:
+    """A group's description: at most 1,000 characters, NFC, trimmed; tabs and line
+    breaks allowed, other control characters not. Empty after trimming means none."""
+
+    value: str
+
+    @classmethod
+    def parse(cls, raw: str | Description) -> Description | None:
+        if isinstance(raw, Description):
+            return raw
+        if not isinstance(raw, str):
+            raise InvalidDescription("description", "must be a string")
+        text = unicodedata.normalize("NFC", raw).strip()
+        if len(text) > MAX_DESCRIPTION_LENGTH:
+            raise InvalidDescription(
+                "description", f"must be at most {MAX_DESCRIPTION_LENGTH} characters"
+            )
+        if (found := _FORBIDDEN_IN_TEXT.search(text)) is not None:
+            raise InvalidDescription(
+                "description", f"contains the control character U+{ord(found.group()):04X}"
+            )
+        return cls(text) if text else None
 
     def __str__(self) -> str:
         return self.value

@@ -8,6 +8,7 @@ from dependency_injector import containers, providers
 
 from users_service.adapters.clock import SystemClock
 from users_service.adapters.email_syntax import EmailValidatorSyntax
+from users_service.adapters.events.cloudevents import EventNames
 from users_service.adapters.events.jetstream import JetStreamPublisher, NatsOptions
 from users_service.adapters.memory import InMemoryUnitOfWorkFactory
 from users_service.adapters.metrics import PoolStats, PrometheusMetrics
@@ -88,6 +89,7 @@ def _publisher(settings: Settings) -> JetStreamPublisher:
         max_age=settings.events_stream_max_age,
         duplicate_window=settings.events_duplicate_window,
         timeout=settings.events_publish_timeout,
+        names=EventNames(settings.events_subject_prefix),
         options=NatsOptions(
             tls_ca_file=settings.nats_tls_ca_file,
             tls_cert_file=settings.nats_tls_cert_file,

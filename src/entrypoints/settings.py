@@ -223,6 +223,13 @@ class Settings(BaseSettings):
     events_stream: str = Field(
         default="USERS", description="the JetStream stream, created when missing"
     )
+    events_subject_prefix: str = Field(
+        default="users.v1",
+        pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$",
+        max_length=100,
+        description="the first tokens of every event's subject and type "
+        "(`<prefix>.user.created.<id>`); give each deployment sharing one NATS server its own",
+    )
     events_stream_max_age: float = Field(
         default=7 * 24 * 3600.0, gt=0, description="seconds the stream keeps an event"
     )

@@ -22,7 +22,7 @@ async def test_an_export_sees_one_snapshot(uow: UnitOfWorkFactory) -> None:
         seen.append((user.id, user.name.value))
         if len(seen) == 1:  # mid-export, another writer changes what is left to read
             async with uow() as tx:
-                await tx.users.delete(ids[3])
+                await tx.users.delete(ids[3], now=T0)
                 await tx.users.update(ids[4], UserChanges(name=Name("Changed")), T0)
                 await tx.users.insert_new([new("late@example.com")], T0)
                 await tx.commit()

@@ -46,7 +46,7 @@ async def test_kept_ids_and_timestamps(uow: UnitOfWorkFactory) -> None:
 
     async with uow() as tx:
         events = await tx.outbox.pending(10)
-    assert [(e.user_id, e.occurred_at) for e in events] == [(500, T0), (900, T0)]
+    assert [(e.subject_id, e.occurred_at) for e in events] == [(500, T0), (900, T0)]
 
 
 async def test_kept_timestamps_with_new_ids(uow: UnitOfWorkFactory) -> None:

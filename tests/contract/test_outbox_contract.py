@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from tests.contract.test_repository_contract import T0, new
-from users_service.application.events import ChangeKind, EventContext, UserEvent
+from users_service.application.events import ChangeEvent, ChangeKind, EventContext
 from users_service.application.unit_of_work import UnitOfWorkFactory
 from users_service.domain.errors import EmailAlreadyRegistered
 from users_service.domain.user import UserChanges
@@ -23,7 +23,7 @@ TRACE = EventContext("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
 DELETION = EventContext(TRACE.traceparent, occurred_at=T2)
 
 
-async def _pending(uow: UnitOfWorkFactory) -> list[UserEvent]:
+async def _pending(uow: UnitOfWorkFactory) -> list[ChangeEvent]:
     async with uow() as tx:
         return list(await tx.outbox.pending(100))
 
@@ -43,11 +43,11 @@ async def test_every_change_records_its_event(uow: UnitOfWorkFactory) -> None:
         await tx.commit()
     assert updated is not None
     async with uow() as tx:
-        assert await tx.users.delete(ada.id, None, DELETION)
+        assert await tx.users.delete(ada.id, None, DELETION, now=T0)
         await tx.commit()
 
     events = await _pending(uow)
-    assert [(e.kind, e.user_id, e.version) for e in events] == [
+    assert [(e.kind, e.subject_id, e.version) for e in events] == [
         (ChangeKind.CREATED, ada.id, 1),
         *[(ChangeKind.CREATED, u.id, 1) for u in sorted(stored, key=lambda u: u.id)],  # type: ignore[union-attr]
         (ChangeKind.UPDATED, ada.id, 2),
@@ -89,7 +89,7 @@ async def test_a_write_that_does_not_stand_leaves_no_event(uow: UnitOfWorkFactor
     async with uow() as tx:  # a version mismatch updates and deletes nothing
         changes = UserChanges(name=Name("Other"))
         assert await tx.users.update(ada.id, changes, T1, [7], TRACE) is None
-        assert not await tx.users.delete(ada.id, [7], DELETION)
+        assert not await tx.users.delete(ada.id, [7], DELETION, now=T0)
         await tx.commit()
     async with uow() as tx:  # a patch that changes nothing writes nothing
         assert await tx.users.update(ada.id, UserChanges(name=ada.name), T1, None, TRACE) is None

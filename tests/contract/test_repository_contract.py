@@ -76,7 +76,7 @@ class TestInsertAndGet:
     async def test_ids_are_never_reused(self, uow: UnitOfWorkFactory) -> None:
         [first, second] = await seed(uow, "a@example.com", "b@example.com")
         async with uow() as tx:
-            assert await tx.users.delete(second.id)
+            assert await tx.users.delete(second.id, now=T1)
             await tx.commit()
         [third] = await seed(uow, "c@example.com")
         assert third.id > second.id > first.id
@@ -203,9 +203,9 @@ class TestDelete:
     async def test_delete(self, uow: UnitOfWorkFactory) -> None:
         [user] = await seed(uow, "ada@example.com")
         async with uow() as tx:
-            assert not await tx.users.delete(user.id, expected_versions=[3])
-            assert await tx.users.delete(user.id, expected_versions=[1])
-            assert not await tx.users.delete(user.id)
+            assert not await tx.users.delete(user.id, expected_versions=[3], now=T1)
+            assert await tx.users.delete(user.id, expected_versions=[1], now=T1)
+            assert not await tx.users.delete(user.id, now=T1)
             await tx.commit()
         async with uow(read_only=True) as tx:
             assert await tx.users.get(user.id) is None

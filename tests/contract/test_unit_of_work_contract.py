@@ -70,7 +70,7 @@ async def test_an_insert_only_unit_refuses_any_other_write(uow: UnitOfWorkFactor
         with pytest.raises(InsertOnlyViolation):
             await tx.users.update(user.id, UserChanges(name=Name.parse("B")), T0)
         with pytest.raises(InsertOnlyViolation):
-            await tx.users.delete(user.id)
+            await tx.users.delete(user.id, now=T0)
         with pytest.raises(InsertOnlyViolation):
             _ = tx.idempotency
     assert await _emails(uow) == ["ada@example.com"]

@@ -196,7 +196,7 @@ async def test_a_writer_cancelled_mid_transaction_gives_its_connection_back_clea
 
         async def stuck_writer() -> None:
             async with uow() as tx:
-                await tx.users.delete(user_id)
+                await tx.users.delete(user_id, now=SteppingClock().now())
                 started.set()
                 await asyncio.sleep(3600)
 

@@ -89,8 +89,9 @@ async def test_only_single_creates_run_without_transaction_control(
     """Creating one user is one INSERT, atomic by itself: on PostgreSQL it is
     sent with no BEGIN and no COMMIT around it (two round trips saved). Updates and
     deletes keep their transaction (a cancelled one must not land late), and so does a
-    multi-row batch, which stays all or nothing. SQLite, in process, keeps BEGIN
-    IMMEDIATE."""
+    multi-row batch, which stays all or nothing. A delete locks the user's row, lets its
+    memberships go (one DELETE, whatever their number), then deletes the user. SQLite, in
+    process, keeps BEGIN IMMEDIATE."""
     clock = SteppingClock()
     register = RegisterUsers(uow, clock, EMAILS)
     async with count_statements(uow.database) as log:
@@ -99,9 +100,22 @@ async def test_only_single_creates_run_without_transaction_control(
         await DeleteUser(uow, clock)(ADMIN, ada.id, expected_versions=[2])
     verbs = [s.split(None, 1)[0].upper().rstrip(";") for s in log.service_statements]
     if engine.dialect.name == "postgresql":
-        assert verbs == ["INSERT", "BEGIN", "UPDATE", "COMMIT", "BEGIN", "DELETE", "COMMIT"]
+        assert verbs == [
+            "INSERT",
+            "BEGIN", "UPDATE", "COMMIT",
+            "BEGIN", "SELECT", "DELETE", "DELETE", "COMMIT",
+        ]  # fmt: skip
     else:
-        assert verbs == ["BEGIN", "INSERT", "BEGIN", "UPDATE", "BEGIN", "DELETE"]
+        assert verbs == [
+            "BEGIN",
+            "INSERT",
+            "BEGIN",
+            "UPDATE",
+            "BEGIN",
+            "SELECT",
+            "DELETE",
+            "DELETE",
+        ]
 
     async with count_statements(uow.database) as log:
         await register.many(
@@ -137,8 +151,9 @@ async def test_with_events_each_change_and_its_event_are_one_statement(
 ) -> None:
     """With events on, PostgreSQL still sends a single create as one
     statement with no BEGIN/COMMIT (a data-modifying CTE writes the user and its event),
-    and an update or a delete as one statement in its transaction. SQLite writes the
-    event as a second INSERT in the same transaction."""
+    and an update as one statement in its transaction; a delete is its lock, its
+    memberships' DELETE and one statement. SQLite writes the event as a second INSERT in
+    the same transaction."""
     clock = SteppingClock()
     events = EventPolicy()
     async with count_statements(uow.database) as log:
@@ -147,12 +162,16 @@ async def test_with_events_each_change_and_its_event_are_one_statement(
         await DeleteUser(uow, clock, events=events)(ADMIN, ada.id)
     verbs = [s.split(None, 1)[0].upper().rstrip(";") for s in log.service_statements]
     if engine.dialect.name == "postgresql":
-        assert verbs == ["WITH", "BEGIN", "WITH", "COMMIT", "BEGIN", "WITH", "COMMIT"]
+        assert verbs == [
+            "WITH",
+            "BEGIN", "WITH", "COMMIT",
+            "BEGIN", "SELECT", "DELETE", "WITH", "COMMIT",
+        ]  # fmt: skip
     else:
         assert verbs == [
             "BEGIN", "INSERT", "INSERT",
             "BEGIN", "SELECT", "UPDATE", "INSERT",
-            "BEGIN", "DELETE", "INSERT",
+            "BEGIN", "SELECT", "DELETE", "DELETE", "INSERT",
         ]  # fmt: skip
     async with uow() as unit:
         assert [e.kind.value for e in await unit.outbox.pending(10)] == [

@@ -98,8 +98,12 @@ async def drop_postgres_database(server_url: str, url: str) -> None:
 async def empty_tables(engine: AsyncEngine) -> None:
     async with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
-            await connection.execute(text("TRUNCATE users, idempotency_keys, outbox"))
+            await connection.execute(
+                text("TRUNCATE group_members, groups, users, idempotency_keys, outbox")
+            )
         else:
+            await connection.execute(text("DELETE FROM group_members"))
+            await connection.execute(text("DELETE FROM groups"))
             await connection.execute(text("DELETE FROM users"))
             await connection.execute(text("DELETE FROM idempotency_keys"))
             await connection.execute(text("DELETE FROM outbox"))

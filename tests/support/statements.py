@@ -20,7 +20,9 @@ from users_service.adapters.sqlalchemy.sqlite import SqliteDatabase
 
 _DATA_VERBS = ("SELECT", "INSERT", "UPDATE", "DELETE", "WITH")
 _TCL = ("BEGIN", "COMMIT", "ROLLBACK")
-_OUR_TABLES = re.compile(r"\b(users|idempotency_keys|outbox)\b")
+_OUR_TABLES = re.compile(
+    r"\b(users|groups|group_members|idempotency_keys|outbox|sqlite_sequence)\b"
+)
 
 
 class StatementLog:

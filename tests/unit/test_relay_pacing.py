@@ -14,7 +14,7 @@ from tests.support.principals import ADMIN
 from tests.support.settings import relay_settings_with
 from tests.support.timing import bound
 from users_service.adapters.memory import InMemoryUnitOfWorkFactory
-from users_service.application.events import EventPolicy, UserEvent
+from users_service.application.events import ChangeEvent, EventPolicy
 from users_service.application.relay import OutboxRelay
 from users_service.application.users.register import RegisterUsers
 
@@ -28,7 +28,7 @@ class _Recording:
     async def connect(self) -> None:
         pass
 
-    async def publish(self, events: Sequence[UserEvent]) -> list[int]:
+    async def publish(self, events: Sequence[ChangeEvent]) -> list[int]:
         self.rounds.append((asyncio.get_running_loop().time(), len(events)))
         return [event.position for event in events]
 

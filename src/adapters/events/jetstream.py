@@ -23,10 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from users_service.adapters.events import cloudevents
-from users_service.application.events import UserEvent
+from users_service.application.events import ChangeEvent
 
 logger = logging.getLogger("users_service.events")
-STREAM_SUBJECTS = f"{cloudevents.SUBJECT_PREFIX}>"
 NO_ACKNOWLEDGEMENT = "no acknowledgement in time"
 
 
@@ -68,7 +67,9 @@ class JetStreamPublisher:
         duplicate_window: float,
         timeout: float,
         options: NatsOptions | None = None,
+        names: cloudevents.EventNames | None = None,
     ) -> None:
+        self._names = names or cloudevents.EventNames()
         self._url = url
         self._stream = stream
         self._source = source
@@ -134,21 +135,34 @@ class JetStreamPublisher:
         from nats.js.api import StorageType, StreamConfig
         from nats.js.errors import NotFoundError
 
+        subjects = self._names.stream_subjects
         try:
-            await self._js.stream_info(self._stream)
+            info = await self._js.stream_info(self._stream)
         except NotFoundError:
             await self._js.add_stream(
                 StreamConfig(
                     name=self._stream,
-                    subjects=[STREAM_SUBJECTS],
+                    subjects=subjects,
                     max_age=self._max_age,
                     duplicate_window=self._duplicate_window,
                     storage=StorageType.FILE,
                 )
             )
             logger.info("created JetStream stream", extra={"stream": self._stream})
+            return
+        # A stream made by an earlier release carries the users' subjects only: it gains
+        # the groups' in place, its messages kept.
+        present = list(info.config.subjects or [])
+        missing = [subject for subject in subjects if subject not in present]
+        if missing:
+            info.config.subjects = present + missing
+            await self._js.update_stream(info.config)
+            logger.info(
+                "added subjects to JetStream stream",
+                extra={"stream": self._stream, "subjects": ",".join(missing)},
+            )
 
-    async def publish(self, events: Sequence[UserEvent]) -> list[int]:
+    async def publish(self, events: Sequence[ChangeEvent]) -> list[int]:
         """Publish `events` (in position order); the positions JetStream acknowledged.
 
         In waves: each wave sends the next event of every user still in the round, all
@@ -157,9 +171,9 @@ class JetStreamPublisher:
         acknowledged before the next is sent, and a round costs as many round trips as its
         busiest user has events."""
         await self._connected()
-        chains: defaultdict[int, list[UserEvent]] = defaultdict(list)
+        chains: defaultdict[int, list[ChangeEvent]] = defaultdict(list)
         for event in events:
-            chains[event.user_id].append(event)
+            chains[event.subject_id].append(event)
         acknowledged: list[int] = []
         failures: list[str] = []
         active = list(chains.values())
@@ -181,13 +195,13 @@ class JetStreamPublisher:
             logger.warning("publish failed", extra={"events": len(failures), "error": failures[0]})
         return sorted(acknowledged)
 
-    async def _send(self, wave: Sequence[UserEvent]) -> list[str | None]:
+    async def _send(self, wave: Sequence[ChangeEvent]) -> list[str | None]:
         """Publish one event per user at once; for each, None once acknowledged, else why
         not."""
         messages = [
             (
-                cloudevents.nats_subject(event),
-                cloudevents.encode(event, self._source, redact=self._redact),
+                self._names.nats_subject(event),
+                self._names.encode(event, self._source, redact=self._redact),
                 event.event_id,
             )
             for event in wave

@@ -6,14 +6,14 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from users_service.adapters.memory.store import Tables
-from users_service.application.events import Backlog, UserEvent
+from users_service.application.events import Backlog, ChangeEvent
 
 
 class InMemoryOutbox:
     def __init__(self, tables: Tables) -> None:
         self._tables = tables
 
-    async def pending(self, limit: int) -> Sequence[UserEvent]:
+    async def pending(self, limit: int) -> Sequence[ChangeEvent]:
         waiting = (entry for entry, published in self._tables.outbox.values() if published is None)
         return sorted(waiting, key=lambda e: e.position)[:limit]
 

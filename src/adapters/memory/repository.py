@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-import uuid
 from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 
+from users_service.adapters.memory.events import record
+from users_service.adapters.memory.groups import leave_every_group
 from users_service.adapters.memory.store import InMemoryStore, Tables
-from users_service.application.events import ChangeKind, EventContext, UserEvent
+from users_service.application.events import ChangeKind, EventContext
 from users_service.application.repository import Kept, PageQuery
 from users_service.domain.errors import EmailAlreadyRegistered, EmailConflict
 from users_service.domain.user import NewUser, User, UserChanges, changed_fields
@@ -49,19 +50,17 @@ class InMemoryUserRepository:
         occurred_at: datetime,
         changed: tuple[str, ...] = (),
     ) -> None:
-        position = self._store.next_position()
-        entry = UserEvent(
-            position=position,
-            event_id=str(uuid.uuid4()),
-            kind=kind,
-            user_id=user_id,
-            version=version,
+        record(
+            self._store,
+            self._tables,
+            kind,
+            user_id,
+            version,
+            event,
+            occurred_at,
             user=user,
-            changed_fields=changed,
-            occurred_at=occurred_at,
-            traceparent=event.traceparent,
+            changed=changed,
         )
-        self._tables.outbox[position] = (entry, None)
 
     async def insert_new(
         self,
@@ -133,12 +132,15 @@ class InMemoryUserRepository:
         user_id: int,
         expected_versions: Collection[int] | None = None,
         event: EventContext | None = None,
+        *,
+        now: datetime,
     ) -> bool:
         current = self._tables.users.get(user_id)
         if current is None:
             return False
         if expected_versions is not None and current.version not in expected_versions:
             return False
+        leave_every_group(self._store, self._tables, user_id, now, event)
         del self._tables.users[user_id]
         del self._tables.id_by_email_key[current.email.key]
         if event is not None:

@@ -5,25 +5,38 @@ import itertools
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from users_service.application.events import UserEvent
+from users_service.application.events import ChangeEvent
 from users_service.application.idempotency_store import IdempotencyRecord
+from users_service.domain.group import Group
 from users_service.domain.user import User
 
 
 @dataclass
 class Tables:
-    """One consistent state: users by id (in id order), the email-key index and the
-    idempotency records by (scope, key). Values are immutable or replaced, never mutated."""
+    """One consistent state: users by id (in id order), the email-key index, the groups
+    and their name-key index, the memberships both ways, and the idempotency records by
+    (scope, key). Values are immutable or replaced, never mutated."""
 
     users: dict[int, User] = field(default_factory=dict)
     id_by_email_key: dict[str, int] = field(default_factory=dict)
     idempotency: dict[tuple[str, str], IdempotencyRecord] = field(default_factory=dict)
     # The outbox: events by position, and when each was published (None: pending).
-    outbox: dict[int, tuple[UserEvent, datetime | None]] = field(default_factory=dict)
+    outbox: dict[int, tuple[ChangeEvent, datetime | None]] = field(default_factory=dict)
+    groups: dict[int, Group] = field(default_factory=dict)
+    group_id_by_name_key: dict[str, int] = field(default_factory=dict)
+    members_of: dict[int, frozenset[int]] = field(default_factory=dict)  # group -> users
+    groups_of: dict[int, frozenset[int]] = field(default_factory=dict)  # user -> groups
 
     def copy(self) -> Tables:
         return Tables(
-            dict(self.users), dict(self.id_by_email_key), dict(self.idempotency), dict(self.outbox)
+            dict(self.users),
+            dict(self.id_by_email_key),
+            dict(self.idempotency),
+            dict(self.outbox),
+            dict(self.groups),
+            dict(self.group_id_by_name_key),
+            dict(self.members_of),
+            dict(self.groups_of),
         )
 
 
@@ -32,7 +45,8 @@ class InMemoryStore:
 
     Writers take `write_lock` for their whole transaction (like a database serialising
     conflicting writes) and publish a new `Tables` on commit; readers see the last
-    committed state. Ids come from a sequence that rollbacks never rewind.
+    committed state. Ids, users' and groups' alike, come from one sequence that rollbacks
+    never rewind.
     """
 
     def __init__(self) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Self
 
+from users_service.adapters.memory.groups import InMemoryGroupRepository
 from users_service.adapters.memory.idempotency import InMemoryIdempotencyRepository
 from users_service.adapters.memory.outbox import InMemoryOutbox
 from users_service.adapters.memory.repository import InMemoryUserRepository
@@ -28,6 +29,14 @@ class InMemoryUnitOfWork:
         self._tables: Tables | None = None
         self._users: UserRepository | None = None
         self._idempotency: InMemoryIdempotencyRepository | None = None
+
+    @property
+    def groups(self) -> InMemoryGroupRepository:
+        if self._tables is None:
+            raise RuntimeError("the unit of work is not open: use `async with`")
+        if self._insert_only:
+            raise InsertOnlyViolation("an insert-only unit of work has no groups")
+        return InMemoryGroupRepository(self._store, self._tables)
 
     @property
     def users(self) -> UserRepository:

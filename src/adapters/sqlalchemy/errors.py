@@ -68,12 +68,23 @@ def missing_schema() -> StorageNotReady:
     return StorageNotReady("The database has no schema: run `users-service migrate`.")
 
 
-def is_unique_violation(error: BaseException) -> bool:
-    """True when `error` is a violation of the unique email index."""
+def is_unique_violation(error: BaseException, index: str = EMAIL_KEY_INDEX) -> bool:
+    """True when `error` is a violation of the unique `index` (the email index unless
+    named)."""
     for cause in _chain(error):
-        if getattr(cause, "constraint_name", None) == EMAIL_KEY_INDEX:
+        if getattr(cause, "constraint_name", None) == index:
             return True
-        if isinstance(cause, sa_exc.IntegrityError) and EMAIL_KEY_INDEX in str(cause.orig):
+        if isinstance(cause, sa_exc.IntegrityError) and index in str(cause.orig):
+            return True
+    return False
+
+
+def is_foreign_key_violation(error: BaseException) -> bool:
+    """True when `error` is a foreign key's refusal (a membership of a vanished user)."""
+    for cause in _chain(error):
+        if getattr(cause, "sqlstate", None) == "23503":
+            return True
+        if isinstance(cause, sa_exc.IntegrityError) and "FOREIGN KEY" in str(cause.orig):
             return True
     return False
 

@@ -7,17 +7,31 @@ from datetime import datetime
 
 from users_service.adapters.sqlalchemy import statements
 from users_service.adapters.sqlalchemy.executors import Executor, Row
-from users_service.application.events import Backlog, ChangeKind, UserEvent
+from users_service.application.events import Backlog, ChangeEvent, ChangeKind
+from users_service.domain.group import Group
 from users_service.domain.user import User
-from users_service.domain.values import Email, Name
+from users_service.domain.values import Description, Email, Name
 
 _KINDS = {kind.value: kind for kind in ChangeKind}  # a dict look-up: 4 times an Enum call
 
 
-def _to_event(row: Row) -> UserEvent:
+_GROUP_SNAPSHOTS = frozenset({ChangeKind.GROUP_CREATED, ChangeKind.GROUP_UPDATED})
+
+
+def _to_event(row: Row) -> ChangeEvent:
     kind = _KINDS[row[2]]
-    user = None
-    if kind is not ChangeKind.DELETED:
+    user = group = None
+    if kind in _GROUP_SNAPSHOTS:
+        group = Group(
+            id=row[3],
+            name=Name(row[6]),
+            description=Description(row[12]) if row[12] is not None else None,
+            member_count=row[13],
+            created_at=row[7],
+            updated_at=row[8],
+            version=row[4],
+        )
+    elif kind in (ChangeKind.CREATED, ChangeKind.UPDATED):
         user = User(
             id=row[3],
             email=Email(row[5]),
@@ -26,16 +40,18 @@ def _to_event(row: Row) -> UserEvent:
             updated_at=row[8],
             version=row[4],
         )
-    return UserEvent(
+    return ChangeEvent(
         position=row[0],
         event_id=row[1],
         kind=kind,
-        user_id=row[3],
+        subject_id=row[3],
         version=row[4],
         user=user,
         changed_fields=tuple(row[9].split(",")) if row[9] else (),
         occurred_at=row[11],
         traceparent=row[10],
+        group=group,
+        member_id=row[14],
     )
 
 
@@ -44,7 +60,7 @@ class SqlAlchemyOutbox:
         self._run = executor
         self._dialect = executor.dialect_name
 
-    async def pending(self, limit: int) -> Sequence[UserEvent]:
+    async def pending(self, limit: int) -> Sequence[ChangeEvent]:
         rows = await self._run.rows(statements.PENDING_EVENTS, {"limit": limit})
         return [_to_event(row) for row in rows]
 

@@ -6,9 +6,10 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from users_service.adapters.sqlalchemy import statements
+from users_service.adapters.sqlalchemy import group_statements, statements
 from users_service.adapters.sqlalchemy.errors import is_unique_violation
 from users_service.adapters.sqlalchemy.executors import Executor, Row
+from users_service.adapters.sqlalchemy.memberships import leave_every_group
 from users_service.application.events import ChangeKind, EventContext
 from users_service.application.repository import Kept, PageQuery
 from users_service.domain.errors import EmailAlreadyRegistered, EmailConflict
@@ -16,7 +17,7 @@ from users_service.domain.user import NewUser, User, UserChanges, changed_fields
 from users_service.domain.values import Email, Name
 
 
-def _to_user(row: Row) -> User:
+def to_user(row: Row) -> User:
     # Rows come from our own table: their values passed validation on the way in.
     return User(
         id=row[0],
@@ -37,7 +38,7 @@ class SqlAlchemyUserRepository:
 
     async def get(self, user_id: int) -> User | None:
         rows = await self._run.rows(statements.GET_USER, {"id": user_id})
-        return _to_user(rows[0]) if rows else None
+        return to_user(rows[0]) if rows else None
 
     async def page(self, query: PageQuery) -> Sequence[User]:
         statement = statements.user_page(
@@ -54,7 +55,7 @@ class SqlAlchemyUserRepository:
             params["email_key"] = query.email_key
         if query.ids is not None:
             params["ids"] = list(query.ids)
-        return [_to_user(row) for row in await self._run.rows(statement, params)]
+        return [to_user(row) for row in await self._run.rows(statement, params)]
 
     async def insert_new(
         self,
@@ -64,7 +65,7 @@ class SqlAlchemyUserRepository:
         kept: Sequence[Kept] | None = None,
     ) -> list[User | None]:
         rows = await self._insert(new_users, now, event, kept)
-        return [_to_user(row) if row is not None else None for row in rows]
+        return [to_user(row) if row is not None else None for row in rows]
 
     async def insert_imported(
         self,
@@ -130,7 +131,7 @@ class SqlAlchemyUserRepository:
             await self._run.rows(statements.ADVANCE_IDS, {})
         if event is not None and not postgresql:
             await self._record(
-                [_event_row(ChangeKind.CREATED, _to_user(row), event, at=now) for row in rows]
+                [_event_row(ChangeKind.CREATED, to_user(row), event, at=now) for row in rows]
             )
         return stored
 
@@ -170,7 +171,7 @@ class SqlAlchemyUserRepository:
             raise
         if not rows:
             return None
-        updated = _to_user(rows[0])
+        updated = to_user(rows[0])
         if event is not None and before is not None:
             changed = changed_fields(before, updated)
             await self._record([_event_row(ChangeKind.UPDATED, updated, event, changed)])
@@ -181,7 +182,17 @@ class SqlAlchemyUserRepository:
         user_id: int,
         expected_versions: Collection[int] | None = None,
         event: EventContext | None = None,
+        *,
+        now: datetime,
     ) -> bool:
+        # The user's row is locked first: a membership being added to it waits (its
+        # foreign key check), then fails; every committed membership is seen and leaves,
+        # each of its groups' counts with it.
+        lock = group_statements.lock_user(self._dialect)
+        locked = await self._run.rows(lock, {"user_id": user_id})
+        if not locked or (expected_versions is not None and locked[0][0] not in expected_versions):
+            return False
+        await leave_every_group(self._run, user_id, now, event)
         guarded = expected_versions is not None
         params: dict[str, Any] = {"user_id": user_id}
         if expected_versions is not None:

@@ -42,7 +42,13 @@ from sqlalchemy.sql import Executable
 from sqlalchemy.sql.dml import ReturningDelete, ReturningInsert
 from sqlalchemy.sql.elements import ColumnElement
 
-from users_service.adapters.sqlalchemy.tables import UTCDateTime, idempotency_keys, outbox, users
+from users_service.adapters.sqlalchemy.tables import (
+    UTCDateTime,
+    groups,
+    idempotency_keys,
+    outbox,
+    users,
+)
 
 POSTGRESQL = "postgresql"
 
@@ -56,7 +62,7 @@ USER_COLUMNS = (
 )
 
 
-def _any_of(column: ColumnElement[int], name: str, dialect: str) -> ColumnElement[bool]:
+def any_of(column: ColumnElement[int], name: str, dialect: str) -> ColumnElement[bool]:
     if dialect == POSTGRESQL:
         return column == func.any(bindparam(name, type_=postgresql.ARRAY(column.type)))
     return column.in_(bindparam(name, expanding=True))
@@ -76,7 +82,7 @@ def user_page(
     if by_email:
         statement = statement.where(func.lower(users.c.email) == bindparam("email_key"))
     if by_ids:
-        statement = statement.where(_any_of(users.c.id, "ids", dialect))
+        statement = statement.where(any_of(users.c.id, "ids", dialect))
     order = users.c.id.desc() if descending else users.c.id.asc()
     return statement.order_by(order).limit(bindparam("limit", type_=Integer))
 
@@ -118,14 +124,14 @@ def _update_user(dialect: str, *, email: bool, name: bool, guarded: bool) -> Upd
         differs.append(users.c.name != bindparam("new_name", type_=users.c.name.type))
     condition = and_(users.c.id == bindparam("user_id"), or_(*differs))
     if guarded:
-        condition = and_(condition, _any_of(users.c.version, "versions", dialect))
+        condition = and_(condition, any_of(users.c.version, "versions", dialect))
     return update(users).where(condition).values(values).returning(*USER_COLUMNS)
 
 
 def _delete_user(dialect: str, *, guarded: bool) -> Delete:
     condition: ColumnElement[bool] = users.c.id == bindparam("user_id")
     if guarded:
-        condition = and_(condition, _any_of(users.c.version, "versions", dialect))
+        condition = and_(condition, any_of(users.c.version, "versions", dialect))
     return delete(users).where(condition)
 
 
@@ -311,13 +317,14 @@ def insert_kept_users(*, ids: bool, events: bool) -> Executable:
 
 
 _ID_SEQUENCE = func.pg_get_serial_sequence("users", "id")
-# PostgreSQL: the id sequence moved past kept ids, never back (another writer may have
-# drawn from it meanwhile).
+# PostgreSQL: the id sequence (users' and groups' alike) moved past kept ids, never back
+# (another writer may have drawn from it meanwhile).
 ADVANCE_IDS = select(
     func.setval(
         _ID_SEQUENCE,
         func.greatest(
             select(func.max(users.c.id)).scalar_subquery(),
+            select(func.max(groups.c.id)).scalar_subquery(),
             func.coalesce(func.pg_sequence_last_value(cast(_ID_SEQUENCE, postgresql.REGCLASS)), 0),
             1,
         ),
@@ -401,6 +408,9 @@ OUTBOX_COLUMNS = (
     outbox.c.changed_fields,
     outbox.c.traceparent,
     outbox.c.occurred_at,
+    outbox.c.description,
+    outbox.c.member_count,
+    outbox.c.member_id,
 )
 
 PENDING_EVENTS = (
@@ -415,7 +425,7 @@ PENDING_EVENTS = (
 def mark_published(dialect: str) -> Update:
     return (
         update(outbox)
-        .where(_any_of(outbox.c.position, "positions", dialect))
+        .where(any_of(outbox.c.position, "positions", dialect))
         .values(published_at=bindparam("now", type_=UTCDateTime()))
     )
 

@@ -9,6 +9,8 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    FetchedValue,
+    ForeignKey,
     Identity,
     Index,
     Integer,
@@ -77,6 +79,37 @@ users = Table(
 
 Index(EMAIL_KEY_INDEX, func.lower(users.c.email), unique=True)
 
+GROUP_NAME_KEY_INDEX = "uq_groups_name_key"
+# Ids come from the users' own sequence, so that no group ever has a user's id: on
+# PostgreSQL the column's default draws from it (set by the migration), on SQLite the
+# adapter moves the users' AUTOINCREMENT counter and takes its value.
+USERS_ID_SEQUENCE = "users_id_seq"
+
+groups = Table(
+    "groups",
+    metadata,
+    Column("id", ID_TYPE, primary_key=True, autoincrement=False, server_default=FetchedValue()),
+    Column("name", String(100), nullable=False),
+    Column("description", String(1000), nullable=True),
+    Column("member_count", Integer, nullable=False, server_default="0"),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("version", Integer, nullable=False, server_default="1"),
+)
+
+Index(GROUP_NAME_KEY_INDEX, func.lower(groups.c.name), unique=True)
+
+# A membership cannot outlive its group (deleted with it) nor its user (a user is deleted
+# only after its memberships, so that each of its groups' counts moves with them).
+group_members = Table(
+    "group_members",
+    metadata,
+    Column("group_id", ID_TYPE, ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", ID_TYPE, ForeignKey("users.id"), primary_key=True),
+)
+
+Index("ix_group_members_user_id_group_id", group_members.c.user_id, group_members.c.group_id)
+
 # Idempotency-Key records: the first outcome of a keyed request, replayed on repeats.
 idempotency_keys = Table(
     "idempotency_keys",
@@ -113,6 +146,11 @@ outbox = Table(
     Column("traceparent", String(64), nullable=True),
     Column("occurred_at", UTCDateTime(), nullable=False),
     Column("published_at", UTCDateTime(), nullable=True),
+    # A group's events: `user_id` holds the group's id (ids never repeat across users and
+    # groups), `name` its name; a member event names its user in `member_id`.
+    Column("description", String(1000), nullable=True),
+    Column("member_count", Integer, nullable=True),
+    Column("member_id", BigInteger, nullable=True),
     sqlite_autoincrement=True,
 )
 

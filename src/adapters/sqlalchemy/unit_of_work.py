@@ -11,6 +11,7 @@ from users_service.adapters.sqlalchemy.errors import (
     unavailable,
 )
 from users_service.adapters.sqlalchemy.executors import Executor
+from users_service.adapters.sqlalchemy.groups import SqlAlchemyGroupRepository
 from users_service.adapters.sqlalchemy.idempotency import SqlAlchemyIdempotencyRepository
 from users_service.adapters.sqlalchemy.instrumentation import Instrumentation, instrumented
 from users_service.adapters.sqlalchemy.outbox import SqlAlchemyOutbox
@@ -85,6 +86,12 @@ class SqlAlchemyUnitOfWork:
         if self._insert_only_users is None:
             self._insert_only_users = InsertOnlyUsers(users)
         return self._insert_only_users
+
+    @property
+    def groups(self) -> SqlAlchemyGroupRepository:
+        if self._insert_only:
+            raise InsertOnlyViolation("an insert-only unit of work has no groups")
+        return SqlAlchemyGroupRepository(self._executor())
 
     @property
     def idempotency(self) -> SqlAlchemyIdempotencyRepository:

@@ -11,7 +11,8 @@ from users_service.domain.errors import UserNotFound, VersionMismatch
 
 
 class DeleteUser:
-    """Delete a user; with `expected_versions`, only if its version is one of them."""
+    """Delete a user, and its memberships (each of its groups changes); with
+    `expected_versions`, only if its version is one of them."""
 
     def __init__(
         self,
@@ -34,8 +35,9 @@ class DeleteUser:
     ) -> None:
         require(actor, WRITE)
         async with self._uow() as uow:
-            event = self._events.context(self._clock.now())
-            if await uow.users.delete(user_id, expected_versions, event):
+            now = self._clock.now()
+            event = self._events.context(now)
+            if await uow.users.delete(user_id, expected_versions, event, now=now):
                 await uow.commit()
                 self._events.committed()
                 self._metrics.user_deleted()

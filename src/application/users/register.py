@@ -69,7 +69,7 @@ class RegisterUsers:
         email: Email | str,
         name: Name | str,
         *,
-        claim: IdempotencyClaim | None = None,
+        claim: IdempotencyClaim[list[User]] | None = None,
     ) -> User:
         require(actor, WRITE)
         [user] = await self._register([self._parse(email, name)], claim)
@@ -80,7 +80,7 @@ class RegisterUsers:
         actor: Principal,
         items: Sequence[UserFields],
         *,
-        claim: IdempotencyClaim | None = None,
+        claim: IdempotencyClaim[list[User]] | None = None,
     ) -> list[User]:
         require(actor, WRITE)
         if not 1 <= len(items) <= MAX_BATCH_SIZE:
@@ -112,7 +112,7 @@ class RegisterUsers:
         return NewUser(email=parsed_email, name=parsed_name)
 
     async def _register(
-        self, new_users: list[NewUser], claim: IdempotencyClaim | None
+        self, new_users: list[NewUser], claim: IdempotencyClaim[list[User]] | None
     ) -> list[User]:
         repeated = _repeated_indices(new_users)
         # One user and no claim to complete: the INSERT is the only write, and of one

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 
 import orjson
 from fastapi import Request, Response
@@ -13,9 +13,12 @@ from pydantic import BaseModel
 
 from users_service.application.access import Principal
 from users_service.application.idempotency import Idempotency
-from users_service.application.idempotency_store import IdempotencyClaim, StoredResponse
+from users_service.application.idempotency_store import (
+    IdempotencyClaim,
+    Result,
+    StoredResponse,
+)
 from users_service.domain.errors import DomainError
-from users_service.domain.user import User
 from users_service.entrypoints.http.header_docs import optional_header
 from users_service.entrypoints.http.problems import domain_problem
 
@@ -64,7 +67,8 @@ def _replayed(stored: StoredResponse) -> Response:
 
 
 class IdempotentRequests:
-    """Runs a create under an optional Idempotency-Key, scoped to the caller."""
+    """Runs a create (of users, of a group) or a change of members under an optional
+    Idempotency-Key, scoped to the caller."""
 
     def __init__(self, gate: Idempotency, on_replay: Callable[[], None] | None = None) -> None:
         self._gate = gate
@@ -75,8 +79,8 @@ class IdempotentRequests:
         request: Request,
         actor: Principal,
         body: BaseModel,
-        execute: Callable[[IdempotencyClaim | None], Awaitable[Sequence[User]]],
-        render: Callable[[Sequence[User]], Response],
+        execute: Callable[[IdempotencyClaim[Result] | None], Awaitable[Result]],
+        render: Callable[[Result], Response],
     ) -> Response:
         key = idempotency_key(request)
         if key is None:
@@ -90,8 +94,8 @@ class IdempotentRequests:
             return _replayed(replay)
         rendered: list[Response] = []
 
-        def snapshot(users: Sequence[User]) -> StoredResponse:
-            rendered.append(render(users))
+        def snapshot(result: Result) -> StoredResponse:
+            rendered.append(render(result))
             return _stored(rendered[-1])
 
         try:

@@ -68,7 +68,7 @@ async def create_user(request: Request, body: UserCreate) -> Response:
     actor, services = caller(request), http_services(request)
     register = services.register_users
 
-    async def execute(claim: IdempotencyClaim | None) -> list[User]:
+    async def execute(claim: IdempotencyClaim[list[User]] | None) -> list[User]:
         return [await register.one(actor, body.email, body.name, claim=claim)]
 
     def render(users: Sequence[User]) -> Response:
@@ -91,7 +91,7 @@ async def create_users_batch(request: Request, body: BatchCreate) -> Response:
     actor, services = caller(request), http_services(request)
     register = services.register_users
 
-    async def execute(claim: IdempotencyClaim | None) -> list[User]:
+    async def execute(claim: IdempotencyClaim[list[User]] | None) -> list[User]:
         return await register.many(actor, body.users, claim=claim)
 
     def render(users: Sequence[User]) -> Response:

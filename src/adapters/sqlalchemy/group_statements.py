@@ -1,0 +1,329 @@
+"""The statements of groups and memberships, built once per shape with SQLAlchemy Core
+(the same rules as `statements.py`: named binds only, `= ANY(:ids)` on PostgreSQL and an
+expanding `IN` elsewhere).
+
+Memberships are only ever changed by set: one INSERT ... SELECT for every user added, one
+DELETE ... WHERE user_id IN for every user removed, one UPDATE of the group's count. No
+statement reads a group's members to change them.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Insert,
+    Integer,
+    Select,
+    String,
+    Update,
+    and_,
+    bindparam,
+    cast,
+    delete,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import ReturningDelete
+from sqlalchemy.sql.elements import ColumnElement
+
+from users_service.adapters.sqlalchemy.statements import POSTGRESQL, USER_COLUMNS, any_of
+from users_service.adapters.sqlalchemy.tables import (
+    UTCDateTime,
+    group_members,
+    groups,
+    outbox,
+    users,
+)
+
+GROUP_COLUMNS = (
+    groups.c.id,
+    groups.c.name,
+    groups.c.description,
+    groups.c.member_count,
+    groups.c.created_at,
+    groups.c.updated_at,
+    groups.c.version,
+)
+
+GET_GROUP = select(*GROUP_COLUMNS).where(groups.c.id == bindparam("group_id"))
+
+
+@cache
+def lock_group(dialect: str) -> Select[Any]:
+    """The group, its row locked until the transaction ends (SQLite: the writer's
+    transaction holds the database's write lock already)."""
+    statement = select(*GROUP_COLUMNS).where(groups.c.id == bindparam("group_id"))
+    return statement.with_for_update() if dialect == POSTGRESQL else statement
+
+
+@cache
+def group_page(dialect: str, *, descending: bool, after: bool, by_name: bool) -> Select[Any]:
+    statement = select(*GROUP_COLUMNS)
+    if after:
+        after_id = bindparam("after", type_=groups.c.id.type)
+        statement = statement.where(
+            groups.c.id < after_id if descending else groups.c.id > after_id
+        )
+    if by_name:
+        statement = statement.where(func.lower(groups.c.name) == func.lower(bindparam("name")))
+    order = groups.c.id.desc() if descending else groups.c.id.asc()
+    return statement.order_by(order).limit(bindparam("limit", type_=Integer))
+
+
+@cache
+def insert_group(dialect: str, *, kept_id: bool) -> Insert:
+    """Insert unless the name (or a kept id) is taken; RETURNING the stored row. The id
+    is the column's default on PostgreSQL (the users' sequence) and `id` elsewhere."""
+    values: dict[str, Any] = {
+        "name": bindparam("new_name", type_=groups.c.name.type),
+        "description": bindparam("new_description", type_=groups.c.description.type),
+        "member_count": literal_column("0"),
+        "created_at": bindparam("created", type_=UTCDateTime()),
+        "updated_at": bindparam("updated", type_=UTCDateTime()),
+        "version": literal_column("1"),
+    }
+    if kept_id or dialect != POSTGRESQL:
+        values["id"] = bindparam("new_id", type_=BigInteger())
+    dialect_insert = postgresql.insert if dialect == POSTGRESQL else sqlite.insert
+    return dialect_insert(groups).values(values).on_conflict_do_nothing().returning(*GROUP_COLUMNS)
+
+
+# SQLite: a group's id is the users' AUTOINCREMENT counter moved on by one, so that a
+# later user's id is past it too. The counter's row exists once a user was ever stored.
+SQLITE_SEQUENCE_ROW = text(
+    "INSERT INTO sqlite_sequence (name, seq) SELECT 'users', 0 "
+    "WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'users')"
+)
+SQLITE_NEXT_ID = text("UPDATE sqlite_sequence SET seq = seq + 1 WHERE name = 'users' RETURNING seq")
+SQLITE_ADVANCE_IDS = text("UPDATE sqlite_sequence SET seq = max(seq, :past) WHERE name = 'users'")
+
+
+@cache
+def update_group(dialect: str, *, name: bool, description: bool, guarded: bool) -> Update:
+    """Apply a merge patch and bump the version, only if it changes something (and, when
+    `guarded`, only if the version is one of `versions`)."""
+    values: dict[str, object] = {
+        "updated_at": bindparam("now", type_=UTCDateTime()),
+        "version": groups.c.version + 1,
+    }
+    differs: list[ColumnElement[bool]] = []
+    if name:
+        values["name"] = bindparam("new_name", type_=groups.c.name.type)
+        differs.append(groups.c.name != bindparam("new_name", type_=groups.c.name.type))
+    if description:
+        new = bindparam("new_description", type_=groups.c.description.type)
+        values["description"] = new
+        differs.append(groups.c.description.is_distinct_from(new))
+    condition = and_(groups.c.id == bindparam("group_id"), or_(*differs))
+    if guarded:
+        condition = and_(condition, any_of(groups.c.version, "versions", dialect))
+    return update(groups).where(condition).values(values).returning(*GROUP_COLUMNS)
+
+
+@cache
+def delete_group(dialect: str, *, guarded: bool) -> ReturningDelete[Any]:
+    """Delete the group (its memberships go with it: ON DELETE CASCADE), RETURNING the
+    version its event carries."""
+    condition: ColumnElement[bool] = groups.c.id == bindparam("group_id")
+    if guarded:
+        condition = and_(condition, any_of(groups.c.version, "versions", dialect))
+    return delete(groups).where(condition).returning(groups.c.version)
+
+
+@cache
+def existing_users(dialect: str) -> Select[Any]:
+    return select(users.c.id).where(any_of(users.c.id, "ids", dialect))
+
+
+@cache
+def add_members(dialect: str) -> Insert:
+    """Every listed user that exists and is not a member yet becomes one; RETURNING the
+    ids really added. (The SELECT has a WHERE clause: SQLite then reads ON CONFLICT as
+    the INSERT's.)"""
+    rows = select(bindparam("member_of", type_=BigInteger()), users.c.id).where(
+        any_of(users.c.id, "ids", dialect)
+    )
+    dialect_insert = postgresql.insert if dialect == POSTGRESQL else sqlite.insert
+    statement = dialect_insert(group_members).from_select(["group_id", "user_id"], rows)
+    return statement.on_conflict_do_nothing().returning(group_members.c.user_id)
+
+
+@cache
+def remove_members(dialect: str) -> ReturningDelete[Any]:
+    """Every listed member leaves; RETURNING the ids really removed."""
+    return (
+        delete(group_members)
+        .where(
+            group_members.c.group_id == bindparam("group_id"),
+            any_of(group_members.c.user_id, "ids", dialect),
+        )
+        .returning(group_members.c.user_id)
+    )
+
+
+MOVE_GROUP = (
+    update(groups)
+    .where(groups.c.id == bindparam("group_id"))
+    .values(
+        member_count=groups.c.member_count + bindparam("delta", type_=Integer),
+        version=groups.c.version + 1,
+        updated_at=bindparam("now", type_=UTCDateTime()),
+    )
+    .returning(*GROUP_COLUMNS)
+)
+
+
+@cache
+def leave_groups(dialect: str) -> ReturningDelete[Any]:
+    """A user being deleted leaves every group: RETURNING the groups it left."""
+    return (
+        delete(group_members)
+        .where(group_members.c.user_id == bindparam("user_id"))
+        .returning(group_members.c.group_id)
+    )
+
+
+@cache
+def groups_lost_a_member(dialect: str) -> Update:
+    """Each group a deleted user left: one member fewer, a new version."""
+    return (
+        update(groups)
+        .where(any_of(groups.c.id, "ids", dialect))
+        .values(
+            member_count=groups.c.member_count - 1,
+            version=groups.c.version + 1,
+            updated_at=bindparam("now", type_=UTCDateTime()),
+        )
+        .returning(groups.c.id, groups.c.version)
+    )
+
+
+@cache
+def lock_user(dialect: str) -> Select[Any]:
+    """The user's version, its row locked until the transaction ends (SQLite: the
+    writer's transaction holds the database's write lock already)."""
+    statement = select(users.c.version).where(users.c.id == bindparam("user_id"))
+    return statement.with_for_update() if dialect == POSTGRESQL else statement
+
+
+def member_page(*, after: bool) -> Select[Any]:
+    statement = (
+        select(*USER_COLUMNS)
+        .select_from(group_members.join(users, users.c.id == group_members.c.user_id))
+        .where(group_members.c.group_id == bindparam("group_id"))
+    )
+    if after:
+        statement = statement.where(
+            group_members.c.user_id > bindparam("after", type_=group_members.c.user_id.type)
+        )
+    return statement.order_by(group_members.c.user_id).limit(bindparam("limit", type_=Integer))
+
+
+def groups_of_user(*, after: bool) -> Select[Any]:
+    statement = (
+        select(*GROUP_COLUMNS)
+        .select_from(group_members.join(groups, groups.c.id == group_members.c.group_id))
+        .where(group_members.c.user_id == bindparam("user_id"))
+    )
+    if after:
+        statement = statement.where(
+            group_members.c.group_id > bindparam("after", type_=group_members.c.group_id.type)
+        )
+    return statement.order_by(group_members.c.group_id).limit(bindparam("limit", type_=Integer))
+
+
+MEMBER_PAGE = {after: member_page(after=after) for after in (False, True)}
+GROUPS_OF_USER = {after: groups_of_user(after=after) for after in (False, True)}
+
+
+@cache
+def group_references(dialect: str) -> Select[Any]:
+    """The first `per_user` groups (id, name) of each listed user, in one statement: the
+    memberships of the whole page at once, ranked per user by group id."""
+    rank = func.row_number().over(
+        partition_by=group_members.c.user_id, order_by=group_members.c.group_id
+    )
+    ranked = (
+        select(
+            group_members.c.user_id,
+            groups.c.id.label("group_id"),
+            groups.c.name,
+            rank.label("rank"),
+        )
+        .select_from(group_members.join(groups, groups.c.id == group_members.c.group_id))
+        .where(any_of(group_members.c.user_id, "ids", dialect))
+        .subquery("ranked")
+    )
+    return (
+        select(ranked.c.user_id, ranked.c.group_id, ranked.c.name)
+        .where(ranked.c.rank <= bindparam("per_user", type_=Integer))
+        .order_by(ranked.c.user_id, ranked.c.group_id)
+    )
+
+
+# ---- events -------------------------------------------------------------------------------
+
+# A group's own event (SQLite and PostgreSQL alike: a row in the change's transaction).
+INSERT_GROUP_EVENT = insert(outbox).values(
+    event_id=bindparam("e_event_id", type_=String()),
+    kind=bindparam("e_kind", type_=String()),
+    user_id=bindparam("e_group_id", type_=BigInteger()),
+    version=bindparam("e_version", type_=Integer()),
+    name=bindparam("e_name", type_=String()),
+    description=bindparam("e_description", type_=String()),
+    member_count=bindparam("e_member_count", type_=Integer()),
+    created_at=bindparam("e_created", type_=UTCDateTime()),
+    updated_at=bindparam("e_updated", type_=UTCDateTime()),
+    changed_fields=bindparam("e_changed", type_=String()),
+    traceparent=bindparam("e_traceparent", type_=String()),
+    occurred_at=bindparam("e_now", type_=UTCDateTime()),
+)
+
+_MEMBER_EVENT_COLUMNS = [
+    "event_id",
+    "kind",
+    "user_id",
+    "version",
+    "member_id",
+    "traceparent",
+    "occurred_at",
+]
+
+# PostgreSQL: every member event of a change in one statement (arrays `kinds`, `groups`,
+# `versions`, `members`).
+MEMBER_EVENTS = insert(outbox).from_select(
+    _MEMBER_EVENT_COLUMNS,
+    select(
+        cast(func.gen_random_uuid(), String),
+        func.unnest(bindparam("kinds", type_=postgresql.ARRAY(String()))),
+        func.unnest(bindparam("groups", type_=postgresql.ARRAY(BigInteger()))),
+        func.unnest(bindparam("versions", type_=postgresql.ARRAY(Integer()))),
+        func.unnest(bindparam("members", type_=postgresql.ARRAY(BigInteger()))),
+        bindparam("traceparent", type_=String()),
+        bindparam("now", type_=UTCDateTime()),
+    ),
+)
+
+# SQLite: one parameter set per event.
+MEMBER_EVENT = (
+    insert(outbox)
+    .values(
+        event_id=bindparam("e_event_id", type_=String()),
+        kind=bindparam("e_kind", type_=String()),
+        user_id=bindparam("e_group_id", type_=BigInteger()),
+        version=bindparam("e_version", type_=Integer()),
+        member_id=bindparam("e_member_id", type_=BigInteger()),
+        traceparent=bindparam("e_traceparent", type_=String()),
+        occurred_at=bindparam("e_now", type_=UTCDateTime()),
+    )
+    .returning(outbox.c.position)
+)

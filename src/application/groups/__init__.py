@@ -1,0 +1,1 @@
+"""Use cases on groups and memberships."""
