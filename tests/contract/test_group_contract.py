@@ -8,7 +8,7 @@ import pytest
 
 from tests.contract.test_repository_contract import seed
 from users_service.application.events import ChangeKind, EventContext
-from users_service.application.group_repository import GroupPageQuery, MembersVanished
+from users_service.application.group_repository import GroupPageQuery
 from users_service.application.unit_of_work import UnitOfWorkFactory
 from users_service.domain.errors import GroupNameTaken
 from users_service.domain.group import Group, GroupChanges, NewGroup
@@ -74,7 +74,8 @@ class TestGroups:
         async with uow() as tx:  # its own name in another case is no conflict
             renamed = await tx.groups.update(first.id, GroupChanges(Name.parse("ENGINEERING")), T1)
             await tx.commit()
-        assert renamed is not None and renamed.name.value == "ENGINEERING"
+        assert renamed is not None
+        assert renamed.name.value == "ENGINEERING"
 
     async def test_update_patches_and_guards(self, uow: UnitOfWorkFactory) -> None:
         group = await make_group(uow, "Engineering", "old")
@@ -227,4 +228,3 @@ async def test_a_vanished_user_spoils_nothing(uow: UnitOfWorkFactory) -> None:
         await tx.commit()
     added, _, moved = await change(uow, group.id, add=[ada.id])
     assert (added, moved.member_count) == ((), 0)
-    assert MembersVanished.__doc__
