@@ -23,6 +23,15 @@ from users_service.adapters.sqlalchemy.replica import Replica
 from users_service.adapters.sqlalchemy.unit_of_work import Waiting
 from users_service.adapters.tokens import Hs256TokenMinter, JwksClient, JwtSettings, JwtVerifier
 from users_service.application.events import NO_EVENTS, EventPolicy
+from users_service.application.groups.membership import ChangeMembers
+from users_service.application.groups.reading import (
+    ExpandGroups,
+    GetGroup,
+    ListGroups,
+    ListMembers,
+    ListUserGroups,
+)
+from users_service.application.groups.writing import CreateGroup, DeleteGroup, UpdateGroup
 from users_service.application.idempotency import Idempotency
 from users_service.application.metrics import NO_METRICS, UsageMetrics
 from users_service.application.relay import OutboxRelay
@@ -248,6 +257,18 @@ class Container(containers.DeclarativeContainer):
     delete_user = providers.Singleton(
         DeleteUser, uow=unit_of_work, clock=clock, metrics=usage_metrics, events=events
     )
+
+    create_group = providers.Singleton(CreateGroup, uow=unit_of_work, clock=clock, events=events)
+    get_group = providers.Singleton(GetGroup, uow=unit_of_work)
+    list_groups = providers.Singleton(ListGroups, uow=unit_of_work)
+    update_group = providers.Singleton(UpdateGroup, uow=unit_of_work, clock=clock, events=events)
+    delete_group = providers.Singleton(DeleteGroup, uow=unit_of_work, clock=clock, events=events)
+    change_members = providers.Singleton(
+        ChangeMembers, uow=unit_of_work, clock=clock, events=events
+    )
+    list_members = providers.Singleton(ListMembers, uow=unit_of_work)
+    list_user_groups = providers.Singleton(ListUserGroups, uow=unit_of_work)
+    expand_groups = providers.Singleton(ExpandGroups, uow=unit_of_work)
 
     import_users = providers.Singleton(
         ImportUsers,

@@ -138,11 +138,13 @@ async def test_a1_token_is_checked_before_anything_else(
             assert_unauthorized(response)
 
 
-def test_every_users_route_is_protected() -> None:
+def test_every_resource_route_is_protected() -> None:
     app = create_app(container_for(IsolatedSettings(database_url="memory://", auth_disabled=True)))
-    users_routes = [r for r in app.routes if getattr(r, "path", "").startswith("/users")]
-    assert len(users_routes) == 11  # six operations; all but batch also with a trailing slash
-    unprotected = [r.path for r in users_routes if not isinstance(r, ProtectedRoute)]
+    routes = [r for r in app.routes if getattr(r, "path", "").startswith(("/users", "/groups"))]
+    # Users: six operations, all but batch also with a trailing slash, and a user's groups.
+    # Groups: five operations on groups, four on members.
+    assert len(routes) == 12 + 9
+    unprotected = [r.path for r in routes if not isinstance(r, ProtectedRoute)]
     assert unprotected == []
 
 
@@ -403,7 +405,7 @@ async def test_openapi_declares_bearer_scheme(client: httpx.AsyncClient) -> None
     for path, item in schema["paths"].items():
         for operation in item.values():
             secured = "security" in operation
-            assert secured == path.startswith("/users"), path
+            assert secured == path.startswith(("/users", "/groups")), path
             if secured:
                 assert {"401", "403"} <= set(operation["responses"])
 

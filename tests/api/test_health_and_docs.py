@@ -86,6 +86,16 @@ async def test_openapi_documents_every_operation(client: httpx.AsyncClient) -> N
         "list_users",
         "update_user",
         "delete_user",
+        "create_group",
+        "get_group",
+        "list_groups",
+        "update_group",
+        "delete_group",
+        "list_members",
+        "add_member",
+        "remove_member",
+        "change_members",
+        "list_user_groups",
         "livez",
         "readyz",
     }
@@ -96,6 +106,16 @@ async def test_openapi_documents_every_operation(client: httpx.AsyncClient) -> N
         "list_users": {"200", "400", "422", "500", "503"},
         "update_user": {"200", "404", "409", "412", "413", "415", "422", "500", "503"},
         "delete_user": {"204", "404", "412", "422", "500", "503"},
+        "create_group": {"201", "409", "413", "415", "422", "500", "503"},
+        "get_group": {"200", "304", "404", "422", "500", "503"},
+        "list_groups": {"200", "400", "422", "500", "503"},
+        "update_group": {"200", "404", "409", "412", "413", "415", "422", "500", "503"},
+        "delete_group": {"204", "404", "412", "422", "500", "503"},
+        "list_members": {"200", "400", "404", "422", "500", "503"},
+        "add_member": {"204", "404", "412", "422", "500", "503"},
+        "remove_member": {"204", "404", "412", "422", "500", "503"},
+        "change_members": {"200", "404", "412", "413", "415", "422", "500", "503"},
+        "list_user_groups": {"200", "400", "404", "422", "500", "503"},
     }
     for operation_id, statuses in expected.items():
         responses = operations[operation_id][2]["responses"]

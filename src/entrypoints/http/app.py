@@ -28,7 +28,7 @@ from users_service.entrypoints.http.idempotency import IdempotentRequests
 from users_service.entrypoints.http.middleware import EdgeMiddleware
 from users_service.entrypoints.http.openapi import install_openapi
 from users_service.entrypoints.http.problems import install_problem_handlers
-from users_service.entrypoints.http.routes import health, users
+from users_service.entrypoints.http.routes import groups, health, users
 from users_service.entrypoints.http.services import HttpServices
 from users_service.entrypoints.http.telemetry import EdgeTelemetry
 from users_service.entrypoints.process import gc_tuning
@@ -105,6 +105,15 @@ def http_services_from(container: Container) -> HttpServices:
         list_users=container.list_users(),
         update_user=container.update_user(),
         delete_user=container.delete_user(),
+        create_group=container.create_group(),
+        get_group=container.get_group(),
+        list_groups=container.list_groups(),
+        update_group=container.update_group(),
+        delete_group=container.delete_group(),
+        change_members=container.change_members(),
+        list_members=container.list_members(),
+        list_user_groups=container.list_user_groups(),
+        expand_groups=container.expand_groups(),
         outbox_backlog=(
             partial(
                 outbox_backlog,
@@ -191,7 +200,7 @@ def create_app(container: Container | None = None, *, drain_on_signals: bool = F
         redoc_url=None,
         telemetry=_TELEMETRY_OFF,
     )
-    for router in (users.router, health.router):
+    for router in (users.router, groups.router, health.router):
         _mount(app, router)
     install_problem_handlers(app)
     install_openapi(app)

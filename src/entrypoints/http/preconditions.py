@@ -16,6 +16,12 @@ IF_MATCH_DOC = optional_header("If-Match", 'Write only if the user is at this ve
 IF_NONE_MATCH_DOC = optional_header(
     "If-None-Match", "Answer 304 if the user is still at this version"
 )
+GROUP_IF_MATCH_DOC = optional_header(
+    "If-Match", 'Write only if the group is at this version, e.g. `"3"`'
+)
+GROUP_IF_NONE_MATCH_DOC = optional_header(
+    "If-None-Match", "Answer 304 if the group is still at this version"
+)
 
 
 def _tags(header: str) -> list[str]:

@@ -24,6 +24,8 @@ from users_service.application.idempotency import IdempotencyKeyReused, RequestI
 from users_service.domain.errors import (
     DomainError,
     EmailAlreadyRegistered,
+    GroupNameTaken,
+    GroupNotFound,
     InvalidValue,
     InvalidValues,
     UserNotFound,
@@ -55,8 +57,10 @@ INVALID_TOKEN = ProblemType(401, "invalid_token", "Unauthorized")
 INSUFFICIENT_SCOPE = ProblemType(403, "insufficient_scope", "Forbidden")
 NOT_FOUND = ProblemType(404, "not_found", "Not found")
 USER_NOT_FOUND = ProblemType(404, "user_not_found", "User not found")
+GROUP_NOT_FOUND = ProblemType(404, "group_not_found", "Group not found")
 METHOD_NOT_ALLOWED = ProblemType(405, "method_not_allowed", "Method not allowed")
 EMAIL_TAKEN = ProblemType(409, "email_already_registered", "Email already registered")
+GROUP_NAME_TAKEN = ProblemType(409, "group_name_taken", "Group name taken")
 REQUEST_IN_FLIGHT = ProblemType(409, "request_in_flight", "Request in flight")
 PRECONDITION_FAILED = ProblemType(412, "precondition_failed", "Precondition failed")
 PAYLOAD_TOO_LARGE = ProblemType(413, "payload_too_large", "Payload too large")
@@ -220,6 +224,12 @@ _ROWS = (
         },
     ),
     ErrorProblem(UserNotFound, USER_NOT_FOUND),
+    ErrorProblem(GroupNotFound, GROUP_NOT_FOUND),
+    ErrorProblem(
+        GroupNameTaken,
+        GROUP_NAME_TAKEN,
+        counted=lambda metrics, _e: metrics.conflict("group_name_taken"),
+    ),
     ErrorProblem(
         EmailAlreadyRegistered,
         EMAIL_TAKEN,

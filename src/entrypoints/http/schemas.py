@@ -21,7 +21,8 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema
 
 from users_service.application.users.register import MAX_BATCH_SIZE
-from users_service.domain.values import MAX_EMAIL_LENGTH, MAX_NAME_LENGTH
+from users_service.domain.group import MAX_MEMBER_CHANGES
+from users_service.domain.values import MAX_DESCRIPTION_LENGTH, MAX_EMAIL_LENGTH, MAX_NAME_LENGTH
 
 # Cheap bounds first, so a 10 MB name is refused before any work is done on it.
 _LONGEST_NAME_INPUT = 1000
@@ -148,6 +149,114 @@ class UserPage(BaseModel):
 
 class UserList(BaseModel):
     items: list[UserOut]
+
+
+DescriptionIn = Annotated[
+    str,
+    StringConstraints(max_length=4 * MAX_DESCRIPTION_LENGTH),
+    Field(
+        description="At most 1,000 characters after trimming; tabs and line breaks allowed",
+        examples=["Everyone who ships code"],
+    ),
+]
+UserIdIn = Annotated[int, Field(ge=1, le=2**63 - 1)]
+
+
+class GroupCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"name": "Engineering", "description": "Everyone who ships code"}]
+        },
+    )
+
+    name: NameIn
+    description: DescriptionIn | None = None
+
+
+class GroupPatch(BaseModel):
+    """A JSON merge patch: `name` cannot be null; `description: null` clears it."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"description": "Ships code"}]}
+    )
+
+    name: NameIn | SkipJsonSchema[None] = None
+    description: DescriptionIn | None = None
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("cannot be null: the field is required")
+        return value
+
+
+class GroupOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 7,
+                    "name": "Engineering",
+                    "description": "Everyone who ships code",
+                    "member_count": 1234,
+                    "created_at": "2026-12-05T09:00:00.000000Z",
+                    "updated_at": "2026-12-05T09:30:00.000000Z",
+                    "version": 3,
+                }
+            ]
+        }
+    )
+
+    id: int
+    name: str
+    description: str | None
+    member_count: int
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class GroupPage(BaseModel):
+    items: list[GroupOut]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` to get the next page; null on the last page"
+    )
+
+
+class MemberChangesIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"add": [42, 43], "remove": [44]}]}
+    )
+
+    add: list[UserIdIn] = Field(default_factory=list, max_length=MAX_MEMBER_CHANGES)
+    remove: list[UserIdIn] = Field(default_factory=list, max_length=MAX_MEMBER_CHANGES)
+
+
+class MemberChangesOut(BaseModel):
+    added: list[int] = Field(description="The users newly added")
+    removed: list[int] = Field(description="The users really removed")
+    group: GroupOut
+
+
+class GroupReferenceOut(BaseModel):
+    id: int
+    name: str
+
+
+class UserWithGroupsOut(UserOut):
+    """A user read with `expand=groups`."""
+
+    groups: list[GroupReferenceOut] = Field(description="Its first 100 groups by id")
+    groups_complete: bool = Field(
+        description="False when it has more (the rest: `GET /users/{id}/groups`)"
+    )
+
+
+class UserWithGroupsPage(BaseModel):
+    items: list[UserWithGroupsOut]
+    next_cursor: str | None
 
 
 class ValidationErrorItem(BaseModel):

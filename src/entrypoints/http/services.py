@@ -18,6 +18,15 @@ from starlette.requests import Request
 
 from users_service.adapters.metrics import PrometheusMetrics
 from users_service.application.events import Backlog
+from users_service.application.groups.membership import ChangeMembers
+from users_service.application.groups.reading import (
+    ExpandGroups,
+    GetGroup,
+    ListGroups,
+    ListMembers,
+    ListUserGroups,
+)
+from users_service.application.groups.writing import CreateGroup, DeleteGroup, UpdateGroup
 from users_service.application.users.delete import DeleteUser
 from users_service.application.users.get import GetUser
 from users_service.application.users.listing import ListUsers
@@ -43,6 +52,15 @@ class HttpServices:
     list_users: ListUsers
     update_user: UpdateUser
     delete_user: DeleteUser
+    create_group: CreateGroup
+    get_group: GetGroup
+    list_groups: ListGroups
+    update_group: UpdateGroup
+    delete_group: DeleteGroup
+    change_members: ChangeMembers
+    list_members: ListMembers
+    list_user_groups: ListUserGroups
+    expand_groups: ExpandGroups
     # What waits in the outbox, for /readyz (None: events are off).
     outbox_backlog: Callable[[], Awaitable[tuple[Backlog, float | None]]] | None
     # Who publishes the outbox, as /readyz says it.

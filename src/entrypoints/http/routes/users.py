@@ -2,7 +2,7 @@
 raised, never caught here (the problem table answers them)."""
 
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
@@ -24,6 +24,7 @@ from users_service.entrypoints.http.representation import (
     json_response,
     user_response,
     users_body,
+    with_groups,
 )
 from users_service.entrypoints.http.routing import ProtectedRoute
 from users_service.entrypoints.http.schemas import (
@@ -34,6 +35,8 @@ from users_service.entrypoints.http.schemas import (
     UserOut,
     UserPage,
     UserPatch,
+    UserWithGroupsOut,
+    UserWithGroupsPage,
 )
 from users_service.entrypoints.http.security import caller
 from users_service.entrypoints.http.services import http_services
@@ -42,6 +45,13 @@ MAX_ID = 2**63 - 1
 # `{user_id:int}` matches digits only, so /users/batch is never taken for an id: other
 # methods there answer 405 (Allow: POST), and a non-numeric id is simply no such route.
 UserId = Annotated[int, Path(ge=1, le=MAX_ID, description="The user's id")]
+Expand = Annotated[
+    Literal["groups"] | None,
+    Query(
+        description="`groups`: each user with its first 100 groups by id (`groups`) and "
+        "whether they are all (`groups_complete`); needs `groups:read`, or is the caller"
+    ),
+]
 
 
 _NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
@@ -104,25 +114,28 @@ async def create_users_batch(request: Request, body: BatchCreate) -> Response:
     "/users/{user_id:int}",
     name="get_user",
     summary="Get a user",
-    response_model=UserOut,
+    response_model=UserOut | UserWithGroupsOut,
     responses=_NOT_MODIFIED | problems(404, 422, *AUTHENTICATED),
     openapi_extra=all_headers(IF_NONE_MATCH_DOC, CACHE_CONTROL_DOC),
 )
 @router.get("/users/{user_id:int}/", include_in_schema=False)
-async def get_user(request: Request, user_id: UserId) -> Response:
-    user = await http_services(request).get_user(
-        caller(request), user_id, fresh=wants_fresh(request)
-    )
+async def get_user(request: Request, user_id: UserId, expand: Expand = None) -> Response:
+    services, actor, fresh = http_services(request), caller(request), wants_fresh(request)
+    user = await services.get_user(actor, user_id, fresh=fresh)
     if none_match(request, user.version):
         return Response(status_code=304, headers={"ETag": etag(user.version)})
-    return user_response(user)
+    if expand is None:
+        return user_response(user)
+    groups = await services.expand_groups(actor, [user], fresh=fresh)
+    # The user's ETag covers the user only: its groups change without it.
+    return json_response(with_groups(user, groups[user.id]), headers={"ETag": etag(user.version)})
 
 
 @router.get(
     "/users",
     name="list_users",
     summary="List users, a keyset page at a time",
-    response_model=UserPage,
+    response_model=UserPage | UserWithGroupsPage,
     responses=problems(400, 422, *AUTHENTICATED),
     openapi_extra=CACHE_CONTROL_DOC,
 )
@@ -141,6 +154,7 @@ async def list_users(
         list[Annotated[int, Query(ge=1, le=MAX_ID)]] | None,
         Query(alias="id", max_length=MAX_IDS_FILTER, description="Only these ids (repeat)"),
     ] = None,
+    expand: Expand = None,
 ) -> Response:
     services = http_services(request)
     cursors = services.cursors
@@ -161,8 +175,13 @@ async def list_users(
         next_cursor = cursors.encode(page.next_after_id, query_key)
         next_url = request.url.include_query_params(cursor=next_cursor)
         headers["Link"] = f'<{next_url}>; rel="next"'
-    body = {"items": users_body(page.items), "next_cursor": next_cursor}
-    return json_response(body, headers=headers)
+    items = users_body(page.items)
+    if expand is not None:
+        groups = await services.expand_groups(
+            caller(request), page.items, fresh=wants_fresh(request)
+        )
+        items = [with_groups(user, groups[user.id]) for user in page.items]
+    return json_response({"items": items, "next_cursor": next_cursor}, headers=headers)
 
 
 @router.patch(
