@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
-from users_service.application.access import READ, WRITE, Principal
+from users_service.application.access import GROUPS_READ, GROUPS_WRITE, READ, WRITE, Principal
 
 ADMIN = Principal("admin", frozenset({READ, WRITE}))
+
+GROUPS_ADMIN = Principal("groups-admin", frozenset({READ, WRITE, GROUPS_READ, GROUPS_WRITE}))

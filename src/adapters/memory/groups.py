@@ -223,13 +223,21 @@ class InMemoryGroupRepository:
                     )
         return MembershipChange(added, removed, changed)
 
-    async def members(self, group_id: int, after_id: int | None, limit: int) -> Sequence[User]:
+    async def members(
+        self, group_id: int, after_id: int | None, limit: int
+    ) -> Sequence[User] | None:
+        if group_id not in self._tables.groups:
+            return None
         ids = sorted(self._tables.members_of.get(group_id, frozenset()))
         if after_id is not None:
             ids = [i for i in ids if i > after_id]
         return [self._tables.users[i] for i in ids[:limit]]
 
-    async def groups_of(self, user_id: int, after_id: int | None, limit: int) -> Sequence[Group]:
+    async def groups_of(
+        self, user_id: int, after_id: int | None, limit: int
+    ) -> Sequence[Group] | None:
+        if user_id not in self._tables.users:
+            return None
         ids = sorted(self._tables.groups_of.get(user_id, frozenset()))
         if after_id is not None:
             ids = [i for i in ids if i > after_id]

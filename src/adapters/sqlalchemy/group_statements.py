@@ -26,9 +26,11 @@ from sqlalchemy import (
     func,
     insert,
     literal_column,
+    null,
     or_,
     select,
     text,
+    union_all,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -215,7 +217,18 @@ def lock_user(dialect: str) -> Select[Any]:
     return statement.with_for_update() if dialect == POSTGRESQL else statement
 
 
-def member_page(*, after: bool) -> Select[Any]:
+def _with_presence(page: Select[Any], present: ColumnElement[bool], width: int) -> Any:
+    """`page`'s rows marked 1, and one row marked 0 if `present` finds its owner (the
+    group, the user): one statement tells an empty page from a missing owner."""
+    rows = page.subquery("page")
+    owner = select(literal_column("0"), *[null() for _ in range(width)]).where(present)
+    marked = select(literal_column("1").label("marker"), *rows.c)
+    return union_all(marked, owner).order_by(literal_column("marker").desc(), literal_column("id"))
+
+
+def member_page(*, after: bool) -> Any:
+    """A page of a group's members by ascending id, on the membership's primary key,
+    and whether the group exists."""
     statement = (
         select(*USER_COLUMNS)
         .select_from(group_members.join(users, users.c.id == group_members.c.user_id))
@@ -225,10 +238,13 @@ def member_page(*, after: bool) -> Select[Any]:
         statement = statement.where(
             group_members.c.user_id > bindparam("after", type_=group_members.c.user_id.type)
         )
-    return statement.order_by(group_members.c.user_id).limit(bindparam("limit", type_=Integer))
+    page = statement.order_by(group_members.c.user_id).limit(bindparam("limit", type_=Integer))
+    return _with_presence(page, groups.c.id == bindparam("group_id"), len(USER_COLUMNS))
 
 
-def groups_of_user(*, after: bool) -> Select[Any]:
+def groups_of_user(*, after: bool) -> Any:
+    """A page of a user's groups by ascending id, on the (user_id, group_id) index, and
+    whether the user exists."""
     statement = (
         select(*GROUP_COLUMNS)
         .select_from(group_members.join(groups, groups.c.id == group_members.c.group_id))
@@ -238,7 +254,8 @@ def groups_of_user(*, after: bool) -> Select[Any]:
         statement = statement.where(
             group_members.c.group_id > bindparam("after", type_=group_members.c.group_id.type)
         )
-    return statement.order_by(group_members.c.group_id).limit(bindparam("limit", type_=Integer))
+    page = statement.order_by(group_members.c.group_id).limit(bindparam("limit", type_=Integer))
+    return _with_presence(page, users.c.id == bindparam("user_id"), len(GROUP_COLUMNS))
 
 
 MEMBER_PAGE = {after: member_page(after=after) for after in (False, True)}

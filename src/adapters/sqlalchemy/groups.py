@@ -256,19 +256,27 @@ class SqlAlchemyGroupRepository:
                 await record_member_events(self._run, kind, changes, event, now)
         return MembershipChange(tuple(added), tuple(removed), moved)
 
-    async def members(self, group_id: int, after_id: int | None, limit: int) -> Sequence[User]:
+    async def members(
+        self, group_id: int, after_id: int | None, limit: int
+    ) -> Sequence[User] | None:
         params: dict[str, Any] = {"group_id": group_id, "limit": limit}
         if after_id is not None:
             params["after"] = after_id
         rows = await self._run.rows(sql.MEMBER_PAGE[after_id is not None], params)
-        return [to_user(row) for row in rows]
+        if not rows or rows[-1][0] != 0:
+            return None  # no such group
+        return [to_user(row[1:]) for row in rows[:-1]]
 
-    async def groups_of(self, user_id: int, after_id: int | None, limit: int) -> Sequence[Group]:
+    async def groups_of(
+        self, user_id: int, after_id: int | None, limit: int
+    ) -> Sequence[Group] | None:
         params: dict[str, Any] = {"user_id": user_id, "limit": limit}
         if after_id is not None:
             params["after"] = after_id
         rows = await self._run.rows(sql.GROUPS_OF_USER[after_id is not None], params)
-        return [to_group(row) for row in rows]
+        if not rows or rows[-1][0] != 0:
+            return None  # no such user
+        return [to_group(row[1:]) for row in rows[:-1]]
 
     async def references(
         self, user_ids: Sequence[int], per_user: int

@@ -105,7 +105,8 @@ class ListGroups:
 
 class ListMembers:
     """A page of a group's members, by ascending user id: one statement on the
-    membership's primary key, whatever the group's size."""
+    membership's primary key, whatever the group's size (it also tells an empty group
+    from a missing one)."""
 
     def __init__(self, uow: UnitOfWorkFactory) -> None:
         self._uow = uow
@@ -124,10 +125,7 @@ class ListMembers:
         _check_limit(limit)
 
         async def read(uow: UnitOfWork) -> Sequence[User] | None:
-            rows = await uow.groups.members(group_id, after_id, limit + 1)
-            if not rows and await uow.groups.get(group_id) is None:
-                return None  # no such group (an empty page needs the group to be there)
-            return rows
+            return await uow.groups.members(group_id, after_id, limit + 1)
 
         rows = await read_preferring_replica(
             self._uow, read, fresh=fresh, found=lambda found: found is not None
@@ -158,10 +156,7 @@ class ListUserGroups:
         _check_limit(limit)
 
         async def read(uow: UnitOfWork) -> Sequence[Group] | None:
-            rows = await uow.groups.groups_of(user_id, after_id, limit + 1)
-            if not rows and await uow.users.get(user_id) is None:
-                return None
-            return rows
+            return await uow.groups.groups_of(user_id, after_id, limit + 1)
 
         rows = await read_preferring_replica(
             self._uow, read, fresh=fresh, found=lambda found: found is not None
