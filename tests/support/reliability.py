@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.support import app as support_app
 from tests.support.app import Service
 from tests.support.settings import IsolatedSettings
-from tests.support.tokens import SECRET, bearer, token
+from tests.support.tokens import ADMIN_SCOPES, SECRET, bearer, token
 from users_service.entrypoints.settings import Settings
 
 __all__ = ["Service"]
@@ -36,7 +36,9 @@ def figures(section: str, store: Store) -> Store:
 
 
 def bearer_token() -> str:
-    return token(sub="reliability-tests", ttl=3600)
+    return token(
+        sub="reliability-tests", ttl=3600, scope=f"{ADMIN_SCOPES} groups:read groups:write"
+    )
 
 
 def auth_headers() -> dict[str, str]:

@@ -221,8 +221,8 @@ def _with_presence(page: Select[Any], present: ColumnElement[bool], width: int) 
     """`page`'s rows marked 1, and one row marked 0 if `present` finds its owner (the
     group, the user): one statement tells an empty page from a missing owner."""
     rows = page.subquery("page")
-    owner: Select[Any] = select(literal_column("0"), *[null() for _ in range(width)])
-    owner = owner.where(present)
+    nulls: list[Any] = [null() for _ in range(width)]
+    owner = select(literal_column("0"), *nulls).where(present)
     marked = select(literal_column("1").label("marker"), *rows.c)
     return union_all(marked, owner).order_by(literal_column("marker").desc(), literal_column("id"))
 
