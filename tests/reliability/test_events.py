@@ -420,5 +420,5 @@ async def test_the_stream_is_made_as_configured_and_published_events_are_purged(
         config = (await client.jetstream().stream_info(STREAM)).config
     finally:
         await client.close()
-    assert config.subjects == ["users.v1.user.>"]
+    assert config.subjects == ["users.v1.user.>", "users.v1.group.>"]
     assert (config.max_age, config.duplicate_window) == (3600, 30)

@@ -15,9 +15,14 @@ from tests.support.nats import Received, stream_contents
 from tests.support.timing import bound
 from users_service.application.unit_of_work import UnitOfWorkFactory
 
-SCHEMA_FILE = Path(__file__).resolve().parents[2] / "docs" / "events" / "user-event.schema.json"
-SCHEMA = orjson.loads(SCHEMA_FILE.read_bytes())
-VALIDATOR = Draft7Validator(SCHEMA, format_checker=Draft7Validator.FORMAT_CHECKER)
+EVENTS = Path(__file__).resolve().parents[2] / "docs" / "events"
+VALIDATORS = {
+    resource: Draft7Validator(
+        orjson.loads((EVENTS / f"{resource}-event.schema.json").read_bytes()),
+        format_checker=Draft7Validator.FORMAT_CHECKER,
+    )
+    for resource in ("user", "group")
+}
 
 
 async def pending(uow: UnitOfWorkFactory) -> int:
@@ -34,13 +39,15 @@ async def drained(uow: UnitOfWorkFactory, seconds: float = 20.0) -> None:
         await asyncio.sleep(0.05)
 
 
-async def published(url: str, stream: str) -> list[Received]:
+async def published(url: str, stream: str, prefix: str = "users.v1") -> list[Received]:
+    """Every message of the stream, each checked against its schema and its subject."""
     received = await stream_contents(url, stream)
     for message in received:
-        VALIDATOR.validate(message.event)  # raises, naming what is wrong
+        kind_type = message.event["type"].removeprefix(f"{prefix}.")
+        resource = kind_type.split(".", 1)[0]
+        VALIDATORS[resource].validate(message.event)  # raises, naming what is wrong
         assert message.msg_id == message.event["id"]
-        kind = message.event["type"].rsplit(".", 1)[1]
-        assert message.subject == f"users.v1.user.{kind}.{message.event['subject']}"
+        assert message.subject == f"{prefix}.{kind_type}.{message.event['subject']}"
     return received
 
 

@@ -25,7 +25,7 @@ from users_service.application.events import ChangeEvent, ChangeKind
 from users_service.application.representation import group_dict, user_dict
 
 SPEC_VERSION = "1.0"
-SCHEMA_VERSION = "1.0.0"
+SCHEMA_VERSION = "1.1.0"
 DEFAULT_PREFIX = "users.v1"
 
 # The event's name under its prefix: `user.created`, `group.member_added`, ...
