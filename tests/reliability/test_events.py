@@ -306,6 +306,8 @@ async def test_the_readme_consumer_follows_the_stream(
         ada = (
             await service.client.post("/users", json={"email": "a@example.com", "name": "A"})
         ).json()
+        group = (await service.client.post("/groups", json={"name": "G"})).json()
+        await service.client.put(f"/groups/{group['id']}/members/{ada['id']}")
         await service.client.patch(f"/users/{ada['id']}", json={"name": "B"})
         await service.client.delete(f"/users/{ada['id']}")
         await drained(service.container.unit_of_work())
@@ -319,16 +321,22 @@ async def test_the_readme_consumer_follows_the_stream(
     )
     assert consumer.stdout is not None
     try:
-        lines = [await asyncio.to_thread(consumer.stdout.readline) for _ in range(3)]
+        lines = [await asyncio.to_thread(consumer.stdout.readline) for _ in range(6)]
     finally:
         consumer.kill()
         consumer.wait()
         consumer.stdout.close()
-    user = ada["id"]
-    assert lines == [
+    user, group_id = ada["id"], group["id"]
+    # In order per user and per group (the two chains may interleave either way).
+    assert [line for line in lines if ".user." in line] == [
         f"users.v1.user.created {user} 1\n",
         f"users.v1.user.updated {user} 2\n",
         f"users.v1.user.deleted {user} 2\n",
+    ]
+    assert [line for line in lines if ".group." in line] == [
+        f"users.v1.group.created {group_id} 1\n",
+        f"users.v1.group.member_added {group_id} 2\n",
+        f"users.v1.group.member_removed {group_id} 3\n",
     ]
 
 
