@@ -10,6 +10,7 @@ from pathlib import Path
 from tests.support.install import ROOT, Installed
 from tests.support.server_process import migrate, start
 from tests.support.tokens import SECRET, token
+from users_service.entrypoints.commands.token import DEFAULT_SCOPES
 
 TOUR_MARKER = "<!-- tour:"
 
@@ -29,10 +30,10 @@ def test_the_readme_tour_runs(installed: Installed, tmp_path: Path) -> None:
     server = start(installed, env, log=tmp_path / "server.log")
     try:
         commands = _tour()
-        assert len(commands) == 7
+        assert len(commands) == 10
         outputs = []
         for command in commands:
-            shell = {"PATH": "/usr/bin:/bin", "TOKEN": token(ttl=600)}
+            shell = {"PATH": "/usr/bin:/bin", "TOKEN": token(ttl=600, scope=DEFAULT_SCOPES)}
             result = subprocess.run(  # noqa: S602 - the README's own shell lines
                 command.replace("localhost:8000", f"127.0.0.1:{server.port}"),
                 shell=True,
@@ -46,7 +47,7 @@ def test_the_readme_tour_runs(installed: Installed, tmp_path: Path) -> None:
             outputs.append(result.stdout)
     finally:
         assert server.terminate() == 0
-    created, read, patched, batch, page, deleted, gone = outputs
+    created, read, patched, batch, page, group, joined, expanded, deleted, gone = outputs
     assert '"email":"ada@example.com"' in created
     assert '"version":1' in created
     assert read == created
@@ -55,5 +56,10 @@ def test_the_readme_tour_runs(installed: Installed, tmp_path: Path) -> None:
     assert batch.count('"email"') == 2
     assert '"next_cursor"' in page
     assert page.count('"id"') == 2
+    assert '"id":4' in group
+    assert '"member_count":0' in group
+    assert joined == ""
+    assert '"groups":[{"id":4,"name":"Engineering"}]' in expanded
+    assert '"groups_complete":true' in expanded
     assert deleted == ""
     assert '"code":"user_not_found"' in gone

@@ -9,7 +9,7 @@ from users_service.entrypoints.settings import Settings
 
 NAME = "token"
 HELP = "mint an HS256 token signed with AUTH_JWT_SECRET"
-DEFAULT_SCOPES = "users:read users:write"
+DEFAULT_SCOPES = "users:read users:write groups:read groups:write"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
