@@ -15,7 +15,9 @@ from pydantic import ValidationError
 from users_service.entrypoints.build_info import build_info
 from users_service.entrypoints.commands import (
     Command,
+    export_groups,
     export_users,
+    import_groups,
     import_users,
     migrate,
     purge_idempotency_keys,
@@ -33,6 +35,8 @@ COMMANDS: tuple[Command, ...] = (
     relay,
     import_users,
     export_users,
+    import_groups,
+    export_groups,
     purge_idempotency_keys,
 )
 EPILOG = (

@@ -23,6 +23,7 @@ from users_service.adapters.sqlalchemy.replica import Replica
 from users_service.adapters.sqlalchemy.unit_of_work import Waiting
 from users_service.adapters.tokens import Hs256TokenMinter, JwksClient, JwtSettings, JwtVerifier
 from users_service.application.events import NO_EVENTS, EventPolicy
+from users_service.application.groups.bulk import ExportGroups, ImportGroups
 from users_service.application.groups.membership import ChangeMembers
 from users_service.application.groups.reading import (
     ExpandGroups,
@@ -269,6 +270,8 @@ class Container(containers.DeclarativeContainer):
     list_members = providers.Singleton(ListMembers, uow=unit_of_work)
     list_user_groups = providers.Singleton(ListUserGroups, uow=unit_of_work)
     expand_groups = providers.Singleton(ExpandGroups, uow=unit_of_work)
+    export_groups = providers.Singleton(ExportGroups, uow=unit_of_work)
+    import_groups = providers.Singleton(ImportGroups, uow=unit_of_work, clock=clock, events=events)
 
     import_users = providers.Singleton(
         ImportUsers,

@@ -99,6 +99,7 @@ class SqlAlchemyGroupRepository:
             if postgresql:
                 await self._run.rows(ADVANCE_IDS, {})
             else:
+                await self._run.rowcount(sql.SQLITE_SEQUENCE_ROW, {})
                 await self._run.rowcount(sql.SQLITE_ADVANCE_IDS, {"past": kept_id})
         stored = to_group(rows[0])
         if event is not None:
