@@ -1,4 +1,4 @@
-"""The ceiling: the same four endpoints on Starlette and a raw asyncpg pool.
+"""The ceiling: the same endpoints on Starlette and a raw asyncpg pool.
 
 Same SQL (writes include their outbox events, as the service's do by default), same JSON
 (orjson, same fields, OPT_UTC_Z), same headers (ETag, Location, Link), happy path only:
@@ -52,6 +52,44 @@ _INSERT_UNNEST_WITH_EVENTS = "WITH inserted AS (" + _INSERT_UNNEST + "), " + _EV
 WITH_EVENTS = os.environ.get("CEILING_EVENTS", "on") == "on"
 INSERT_SQL = _INSERT_WITH_EVENTS if WITH_EVENTS else _INSERT
 INSERT_UNNEST_SQL = _INSERT_UNNEST_WITH_EVENTS if WITH_EVENTS else _INSERT_UNNEST
+# Groups: the service's statements, as its adapter compiles them.
+MEMBER_PAGE_SQL = (
+    "SELECT 1 AS marker, page.id, page.email, page.name, page.created_at, page.updated_at, "
+    "page.version FROM (SELECT users.id AS id, users.email AS email, users.name AS name, "
+    "users.created_at AS created_at, users.updated_at AS updated_at, users.version AS version "
+    "FROM group_members JOIN users ON users.id = group_members.user_id "
+    "WHERE group_members.group_id = $1::BIGINT ORDER BY group_members.user_id "
+    "LIMIT $2::INTEGER) AS page UNION ALL SELECT 0, NULL, NULL, NULL, NULL, NULL, NULL "
+    "FROM groups WHERE groups.id = $1::BIGINT ORDER BY marker DESC, id"
+)
+LOCK_GROUP_SQL = (
+    "SELECT id, name, description, member_count, created_at, updated_at, version "
+    "FROM groups WHERE id = $1 FOR UPDATE"
+)
+ADD_MEMBERS_SQL = (
+    "INSERT INTO group_members (group_id, user_id) SELECT $1::BIGINT, users.id FROM users "
+    "WHERE users.id = any($2::BIGINT[]) ON CONFLICT DO NOTHING RETURNING group_members.user_id"
+)
+MOVE_GROUP_SQL = (
+    "UPDATE groups SET member_count = member_count + $1, updated_at = $2, version = version + 1 "
+    "WHERE id = $3 RETURNING id, name, description, member_count, created_at, updated_at, "
+    "version"
+)
+MEMBER_EVENTS_SQL = (
+    "INSERT INTO outbox (event_id, kind, user_id, version, member_id, traceparent, "
+    "occurred_at) SELECT gen_random_uuid()::varchar, unnest($1::varchar[]), "
+    "unnest($2::bigint[]), unnest($3::integer[]), unnest($4::bigint[]), $5::varchar, $6"
+)
+EXISTING_USERS_SQL = "SELECT id FROM users WHERE id = any($1::BIGINT[])"
+GROUP_REFERENCES_SQL = (
+    "SELECT ranked.user_id, ranked.group_id, ranked.name FROM (SELECT group_members.user_id "
+    "AS user_id, groups.id AS group_id, groups.name AS name, row_number() OVER (PARTITION BY "
+    "group_members.user_id ORDER BY group_members.group_id) AS rank FROM group_members JOIN "
+    "groups ON groups.id = group_members.group_id WHERE group_members.user_id = "
+    "any($1::BIGINT[])) AS ranked WHERE ranked.rank <= $2::INTEGER "
+    "ORDER BY ranked.user_id, ranked.group_id"
+)
+GROUPS_SHOWN = 100
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 _JSON = orjson.OPT_UTC_Z
@@ -115,6 +153,17 @@ async def list_users(request: Request) -> Response:
     after_id = decode_cursor(cursor) if cursor else 0
     rows = await pool().fetch(PAGE_SQL, after_id, limit + 1)
     items = [user_dict(row) for row in rows[:limit]]
+    if request.query_params.get("expand") == "groups":
+        ids = [item["id"] for item in items]
+        found: dict[int, list[dict[str, Any]]] = {}
+        for user_id, group_id, name in await pool().fetch(
+            GROUP_REFERENCES_SQL, ids, GROUPS_SHOWN + 1
+        ):
+            found.setdefault(user_id, []).append({"id": group_id, "name": name})
+        for item in items:
+            groups = found.get(item["id"], [])
+            item["groups"] = groups[:GROUPS_SHOWN]
+            item["groups_complete"] = len(groups) <= GROUPS_SHOWN
     headers: dict[str, str] = {}
     next_cursor = None
     if len(rows) > limit:
@@ -133,6 +182,41 @@ async def create_user(request: Request) -> Response:
         return problem(409, "Conflict")
     headers = {"ETag": f'"{row["version"]}"', "Location": f"/users/{row['id']}"}
     return json_response(user_dict(row), status_code=201, headers=headers)
+
+
+async def list_members(request: Request) -> Response:
+    limit = min(int(request.query_params.get("limit", DEFAULT_LIMIT)), MAX_LIMIT)
+    rows = await pool().fetch(MEMBER_PAGE_SQL, request.path_params["group_id"], limit + 1)
+    if not rows or rows[-1]["marker"] != 0:
+        return problem(404, "Not Found")
+    members = rows[:-1]
+    items = [user_dict(row) for row in members[:limit]]
+    headers: dict[str, str] = {}
+    next_cursor = None
+    if len(members) > limit:
+        next_cursor = encode_cursor(items[-1]["id"])
+        headers["Link"] = f'<{request.url.include_query_params(cursor=next_cursor)}>; rel="next"'
+    return json_response({"items": items, "next_cursor": next_cursor}, headers=headers)
+
+
+async def add_member(request: Request) -> Response:
+    group_id, user_id = request.path_params["group_id"], request.path_params["user_id"]
+    now = datetime.now(UTC)
+    async with pool().acquire() as connection, connection.transaction():
+        group = await connection.fetchrow(LOCK_GROUP_SQL, group_id)
+        if group is None:
+            return problem(404, "Not Found")
+        added = await connection.fetch(ADD_MEMBERS_SQL, group_id, [user_id])
+        if added:
+            moved = await connection.fetchrow(MOVE_GROUP_SQL, 1, now, group_id)
+            if WITH_EVENTS:
+                await connection.execute(
+                    MEMBER_EVENTS_SQL, ["member_added"], [group_id], [moved["version"]],
+                    [user_id], None, now,
+                )  # fmt: skip
+        elif not await connection.fetch(EXISTING_USERS_SQL, [user_id]):
+            return problem(404, "Not Found")
+    return Response(status_code=204)
 
 
 class _Conflict(Exception):
@@ -189,6 +273,8 @@ app = Starlette(
         Route("/users", create_user, methods=["POST"]),
         Route("/users/batch", create_users_batch, methods=["POST"]),
         Route("/users/{user_id:int}", get_user, methods=["GET"]),
+        Route("/groups/{group_id:int}/members", list_members, methods=["GET"]),
+        Route("/groups/{group_id:int}/members/{user_id:int}", add_member, methods=["PUT"]),
     ],
     lifespan=lifespan,
 )

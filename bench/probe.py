@@ -63,6 +63,31 @@ async def check_contract(
         _check_user(f"{name} POST /users/batch", items[0])
 
 
+async def check_groups(base_url: str, name: str, groups: Any, headers: dict[str, str]) -> None:
+    """The groups' endpoints, as the load drives them: a page of the big group's members,
+    a page of users with their groups, and a real addition (undone by the next reset)."""
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=10.0) as client:
+        members = await client.get(f"/groups/{groups.big}/members", params={"limit": 50})
+        _expect(members.status_code == 200, f"{name} members: {members.status_code}")
+        body = members.json()
+        _expect(len(body["items"]) == 50, f"{name} members: {len(body['items'])} items")
+        _check_user(f"{name} members", body["items"][0])
+        _expect('rel="next"' in members.headers.get("link", ""), f"{name} members: Link")
+
+        page = await client.get("/users", params={"limit": 50, "expand": "groups"})
+        _expect(page.status_code == 200, f"{name} expand: {page.status_code}")
+        first = page.json()["items"][0]
+        _expect(len(first["groups"]) == 2, f"{name} expand: {first['groups']!r}")
+        _expect(first["groups_complete"] is True, f"{name} expand: groups_complete")
+        _check_user(f"{name} expand", {k: first[k] for k in USER_FIELDS})
+
+        path = f"/groups/{groups.empty}/members/{groups.outsider_lo}"
+        added = await client.put(path)
+        _expect(added.status_code == 204, f"{name} PUT member: {added.status_code}")
+        missing = await client.put(f"/groups/{groups.empty}/members/{groups.outsider_hi + 10**6}")
+        _expect(missing.status_code == 404, f"{name} PUT unknown member: {missing.status_code}")
+
+
 async def collect_cursors(
     base_url: str, name: str, limit: int, headers: dict[str, str], page_size: int = 200
 ) -> Path:

@@ -18,6 +18,8 @@ P99_BAR = 3.0
 # The service through PgBouncer against the service direct.
 POOLED_BAR, POOLED_GOAL = 0.6, 0.8
 RSS_BAR_MB = 150.0
+# Adding a member to a group of 100,000: p99 within this factor of adding one to an empty group.
+GROUP_SIZE_P99_BAR = 1.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -442,6 +444,14 @@ def bars_table(summaries: list[Summary], peak_rss_mb: float) -> str:
         lines.append(
             f"| `{s.endpoint.label}` p99, service / ceiling | ≤ {P99_BAR:.2f} "
             f"| {s.p99_ratio:.2f} | {_verdict(s.p99_ratio <= P99_BAR)} |"
+        )
+    by_key = {s.endpoint.key: s for s in summaries}
+    if "add" in by_key and "add_empty" in by_key:
+        growth = by_key["add"].service_p99 / by_key["add_empty"].service_p99
+        verdict = _verdict(growth <= GROUP_SIZE_P99_BAR)
+        lines.append(
+            f"| Adding a member, p99: 100,000-member group / empty group (service) "
+            f"| ≤ {GROUP_SIZE_P99_BAR:.2f} | {growth:.2f} | {verdict} |"
         )
     lines.append(
         f"| Service worker peak RSS under load | ≤ {RSS_BAR_MB:.0f} MB "

@@ -21,6 +21,7 @@ import auth
 import bulk
 import database
 import events
+import groups
 import instructions
 import observability
 import pooler
@@ -42,7 +43,15 @@ def endpoints(config: Config) -> list[Endpoint]:
         Endpoint("list", f"GET /users?limit={LIST_LIMIT}", bar=0.50),
         Endpoint("create", "POST /users", bar=0.60),
         Endpoint("batch", "POST /users/batch", bar=0.60, rows_per_request=config.batch_size),
+        Endpoint("expand", f"GET /users?expand=groups&limit={LIST_LIMIT}", bar=0.50),
+        Endpoint("members", f"GET /groups/{{id}}/members?limit={LIST_LIMIT} (100,000)", bar=0.50),
+        Endpoint("add", "PUT /groups/{id}/members/{user_id} (100,000)", bar=0.50),
+        Endpoint("add_empty", "PUT /groups/{id}/members/{user_id} (empty)", bar=0.50),
     ]
+
+
+# Endpoints that add members: each run starts from the same groups (bench/groups.py).
+ADDING = ("add", "add_empty")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +60,7 @@ class Fixture:
     highest_id: int
     cursor_files: dict[str, Path]
     headers: dict[str, str]
+    groups: groups.Groups
 
 
 def load_for(config: Config, fixture: Fixture, endpoint: str, server: str, tag: str) -> Load:
@@ -66,6 +76,16 @@ def load_for(config: Config, fixture: Fixture, endpoint: str, server: str, tag: 
         return Load("create_user.lua", (prefix,), config.connections)
     if endpoint == "batch":
         return Load("create_batch.lua", (prefix, str(config.batch_size)), config.batch_connections)
+    if endpoint == "expand":
+        args = (str(fixture.cursor_files[server]), f"{LIST_LIMIT}&expand=groups")
+        return Load("list_users.lua", args, config.connections)
+    if endpoint == "members":
+        path = f"/groups/{fixture.groups.big}/members?limit={LIST_LIMIT}"
+        return Load("get_path.lua", (path,), config.connections)
+    if endpoint in ADDING:
+        group = fixture.groups.big if endpoint == "add" else fixture.groups.empty
+        outsiders = (str(fixture.groups.outsider_lo), str(fixture.groups.outsider_hi))
+        return Load("add_member.lua", (str(group), *outsiders), config.connections)
     raise ValueError(endpoint)
 
 
@@ -87,6 +107,8 @@ async def measure(
     run: int = 0,
 ) -> Sample:
     """`run` tells apart two runs of one server in a round (their emails must differ)."""
+    if endpoint in ADDING:
+        await groups.reset(config, fixture.groups)
     await database.checkpoint(config)
     tag = f"{server.name[0]}{round_}r{run}"
     sampler = RssSampler(server.pid)
@@ -182,24 +204,26 @@ async def measure_events(
     return measured, latencies
 
 
-async def prepare(config: Config) -> tuple[int, int]:
+async def prepare(config: Config) -> tuple[int, int, groups.Groups]:
     log(f"recreating database {config.database}")
     await database.recreate(config)
     database.migrate(config)
     started = time.monotonic()
     lowest, highest = await database.seed(config)
+    seeded = await groups.seed(config, lowest, highest)
     log(
-        f"seeded {config.seed_rows:,} users (ids {lowest}..{highest}) in "
-        f"{time.monotonic() - started:.1f} s"
+        f"seeded {config.seed_rows:,} users (ids {lowest}..{highest}), a group of "
+        f"{groups.BIG_MEMBERS:,} members ({seeded.big}), an empty one ({seeded.empty}) and "
+        f"{groups.OUTSIDERS:,} users outside them in {time.monotonic() - started:.1f} s"
     )
-    return lowest, highest
+    return lowest, highest, seeded
 
 
 async def benchmark(config: Config) -> int:
     load_before = load_average()
     stamp = source_stamp()
     log(f"load average {load_before}")
-    lowest, highest = await prepare(config)
+    lowest, highest, seeded = await prepare(config)
     postgres_version = await database.server_version(config)
     headers = {}
     if config.auth == "jwt":
@@ -226,12 +250,13 @@ async def benchmark(config: Config) -> int:
             await probe.check_contract(
                 server.base_url, server.name, lowest, f"b{config.run_token}{server.name}", headers
             )
+            await probe.check_groups(server.base_url, server.name, seeded, headers)
         log(f"{', '.join(s.name for s in under_test)} answer every endpoint alike")
         cursor_files = {
             s.name: await probe.collect_cursors(s.base_url, s.name, LIST_LIMIT, headers)
             for s in under_test
         }
-        fixture = Fixture(lowest, highest, cursor_files, headers)
+        fixture = Fixture(lowest, highest, cursor_files, headers, seeded)
         event_latencies: list[events.Latency] = []
         for endpoint in endpoints(config):
             for round_ in range(1, config.rounds + 1):
