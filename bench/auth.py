@@ -6,7 +6,7 @@ import time
 
 import jwt
 
-SCOPES = "users:read users:write"
+SCOPES = "users:read users:write groups:read groups:write"
 
 
 def bearer_token(secret: str, lifetime_s: int = 6 * 3600) -> str:

@@ -66,19 +66,30 @@ LOCK_GROUP_SQL = (
     "SELECT id, name, description, member_count, created_at, updated_at, version "
     "FROM groups WHERE id = $1 FOR UPDATE"
 )
-ADD_MEMBERS_SQL = (
-    "INSERT INTO group_members (group_id, user_id) SELECT $1::BIGINT, users.id FROM users "
-    "WHERE users.id = any($2::BIGINT[]) ON CONFLICT DO NOTHING RETURNING group_members.user_id"
+# The locked group's change of members, its count and its events, in one statement.
+_CHANGE = (
+    "WITH added AS (INSERT INTO group_members (group_id, user_id) SELECT $1::BIGINT, users.id "
+    "FROM users WHERE users.id = any($2::BIGINT[]) ON CONFLICT DO NOTHING "
+    "RETURNING group_members.user_id), "
+    "removed AS (DELETE FROM group_members WHERE group_members.group_id = $1::BIGINT "
+    "AND group_members.user_id = any($3::BIGINT[]) RETURNING group_members.user_id), "
+    "moved AS (UPDATE groups SET member_count = groups.member_count "
+    "+ (SELECT count(*) FROM added) - (SELECT count(*) FROM removed), updated_at = $4, "
+    "version = groups.version + 1 WHERE groups.id = $1::BIGINT "
+    "AND (SELECT count(*) FROM added) + (SELECT count(*) FROM removed) > 0 "
+    "RETURNING groups.id, groups.name, groups.description, groups.member_count, "
+    "groups.created_at, groups.updated_at, groups.version)"
 )
-MOVE_GROUP_SQL = (
-    "UPDATE groups SET member_count = member_count + $1, updated_at = $2, version = version + 1 "
-    "WHERE id = $3 RETURNING id, name, description, member_count, created_at, updated_at, "
-    "version"
+_CHANGE_EVENTS = (
+    ", events AS (INSERT INTO outbox (event_id, kind, user_id, version, member_id, "
+    "traceparent, occurred_at) SELECT gen_random_uuid()::varchar, 'member_added', moved.id, "
+    "moved.version, added.user_id, NULL, $4 FROM moved, added UNION ALL "
+    "SELECT gen_random_uuid()::varchar, 'member_removed', moved.id, moved.version, "
+    "removed.user_id, NULL, $4 FROM moved, removed)"
 )
-MEMBER_EVENTS_SQL = (
-    "INSERT INTO outbox (event_id, kind, user_id, version, member_id, traceparent, "
-    "occurred_at) SELECT gen_random_uuid()::varchar, unnest($1::varchar[]), "
-    "unnest($2::bigint[]), unnest($3::integer[]), unnest($4::bigint[]), $5::varchar, $6"
+_CHANGE_RESULT = (
+    " SELECT moved.*, (SELECT array_agg(user_id ORDER BY user_id) FROM added) AS added_ids, "
+    "(SELECT array_agg(user_id ORDER BY user_id) FROM removed) AS removed_ids FROM moved"
 )
 EXISTING_USERS_SQL = "SELECT id FROM users WHERE id = any($1::BIGINT[])"
 GROUP_REFERENCES_SQL = (
@@ -90,6 +101,7 @@ GROUP_REFERENCES_SQL = (
     "ORDER BY ranked.user_id, ranked.group_id"
 )
 GROUPS_SHOWN = 100
+CHANGE_MEMBERS_SQL = _CHANGE + (_CHANGE_EVENTS if WITH_EVENTS else "") + _CHANGE_RESULT
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 _JSON = orjson.OPT_UTC_Z
@@ -206,15 +218,8 @@ async def add_member(request: Request) -> Response:
         group = await connection.fetchrow(LOCK_GROUP_SQL, group_id)
         if group is None:
             return problem(404, "Not Found")
-        added = await connection.fetch(ADD_MEMBERS_SQL, group_id, [user_id])
-        if added:
-            moved = await connection.fetchrow(MOVE_GROUP_SQL, 1, now, group_id)
-            if WITH_EVENTS:
-                await connection.execute(
-                    MEMBER_EVENTS_SQL, ["member_added"], [group_id], [moved["version"]],
-                    [user_id], None, now,
-                )  # fmt: skip
-        elif not await connection.fetch(EXISTING_USERS_SQL, [user_id]):
+        moved = await connection.fetch(CHANGE_MEMBERS_SQL, group_id, [user_id], [], now)
+        if not moved and not await connection.fetch(EXISTING_USERS_SQL, [user_id]):
             return problem(404, "Not Found")
     return Response(status_code=204)
 

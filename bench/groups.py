@@ -87,6 +87,13 @@ async def reset(config: Config, groups: Groups) -> None:
     connection = await asyncpg.connect(config.bench_dsn)
     try:
         async with connection.transaction():
+            # The groups' rows first, as the service locks them before their memberships:
+            # a request of the last run still finishing then waits, and never deadlocks.
+            await connection.execute(
+                "SELECT id FROM groups WHERE id IN ($1, $2) ORDER BY id FOR UPDATE",
+                groups.big,
+                groups.empty,
+            )
             await connection.execute(
                 "DELETE FROM group_members WHERE group_id = ANY($1::bigint[]) "
                 "AND user_id BETWEEN $2 AND $3",

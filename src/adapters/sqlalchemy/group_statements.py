@@ -25,17 +25,20 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal,
     literal_column,
     null,
     or_,
     select,
     text,
+    type_coerce,
     union_all,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import ReturningDelete
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.types import NullType
 
 from users_service.adapters.sqlalchemy.statements import POSTGRESQL, USER_COLUMNS, any_of
 from users_service.adapters.sqlalchemy.tables import (
@@ -55,6 +58,16 @@ GROUP_COLUMNS = (
     groups.c.updated_at,
     groups.c.version,
 )
+
+_MEMBER_EVENT_COLUMNS = [
+    "event_id",
+    "kind",
+    "user_id",
+    "version",
+    "member_id",
+    "traceparent",
+    "occurred_at",
+]
 
 GET_GROUP = select(*GROUP_COLUMNS).where(groups.c.id == bindparam("group_id"))
 
@@ -170,6 +183,86 @@ def remove_members(dialect: str) -> ReturningDelete[Any]:
         )
         .returning(group_members.c.user_id)
     )
+
+
+@cache
+def change_members_at_once(*, events: bool) -> Select[Any]:
+    """PostgreSQL: a locked group's whole change of members in one statement (arrays
+    `add` and `remove`): the insert, the delete, the group's count and version moved once
+    if either did anything, and with `events` one event per member really added or
+    removed. It returns the group as the change left it, with the ids added and removed
+    (ascending), or no row when nothing changed. Data-modifying CTEs each run once and
+    see one snapshot; the group's row was locked before, so nothing else moves it."""
+    group_id = bindparam("group_id", type_=BigInteger())
+    now = bindparam("now", type_=UTCDateTime())
+    ids = postgresql.ARRAY(BigInteger())
+    candidates = select(bindparam("member_of", type_=BigInteger()), users.c.id).where(
+        users.c.id == func.any(bindparam("add", type_=ids))
+    )
+    added = (
+        postgresql.insert(group_members)
+        .from_select(["group_id", "user_id"], candidates)
+        .on_conflict_do_nothing()
+        .returning(group_members.c.user_id)
+        .cte("added")
+    )
+    removed = (
+        delete(group_members)
+        .where(
+            group_members.c.group_id == group_id,
+            group_members.c.user_id == func.any(bindparam("remove", type_=ids)),
+        )
+        .returning(group_members.c.user_id)
+        .cte("removed")
+    )
+    added_count = select(func.count()).select_from(added).scalar_subquery()
+    removed_count = select(func.count()).select_from(removed).scalar_subquery()
+    moved = (
+        update(groups)
+        .where(groups.c.id == group_id, added_count + removed_count > 0)
+        .values(
+            member_count=groups.c.member_count + added_count - removed_count,
+            version=groups.c.version + 1,
+            updated_at=now,
+        )
+        .returning(*GROUP_COLUMNS)
+        .cte("moved")
+    )
+
+    def ordered(cte: Any) -> Any:
+        # asyncpg reads a bigint[] as a list itself: no SQLAlchemy result processing.
+        ids = func.array_agg(postgresql.aggregate_order_by(cte.c.user_id, cte.c.user_id))
+        return type_coerce(select(ids).scalar_subquery(), NullType())
+
+    statement = select(
+        *moved.c, ordered(added).label("added_ids"), ordered(removed).label("removed_ids")
+    )
+    if events:
+        traceparent = bindparam("traceparent", type_=String())
+
+        def member_events(kind: str, cte: Any) -> Select[Any]:
+            return select(
+                cast(func.gen_random_uuid(), String),
+                literal(kind),
+                moved.c.id,
+                moved.c.version,
+                cte.c.user_id,
+                traceparent,
+                now,
+            ).select_from(moved, cte)
+
+        recorded = (
+            insert(outbox)
+            .from_select(
+                _MEMBER_EVENT_COLUMNS,
+                union_all(
+                    member_events("member_added", added), member_events("member_removed", removed)
+                ),
+            )
+            .cte("events")
+        )
+        statement = statement.add_cte(recorded)
+    return statement.execution_options(operation_name="UPDATE groups")
 
 
 MOVE_GROUP = (
@@ -306,15 +399,6 @@ INSERT_GROUP_EVENT = insert(outbox).values(
     occurred_at=bindparam("e_now", type_=UTCDateTime()),
 )
 
-_MEMBER_EVENT_COLUMNS = [
-    "event_id",
-    "kind",
-    "user_id",
-    "version",
-    "member_id",
-    "traceparent",
-    "occurred_at",
-]
 
 # PostgreSQL: every member event of a change in one statement (arrays `kinds`, `groups`,
 # `versions`, `members`).

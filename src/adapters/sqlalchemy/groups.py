@@ -224,6 +224,8 @@ class SqlAlchemyGroupRepository:
         now: datetime,
         event: EventContext | None = None,
     ) -> MembershipChange:
+        if self._dialect == POSTGRESQL:
+            return await self._change_at_once(group, add, remove, now, event)
         params = {"group_id": group.id}
         added: list[int] = []
         removed: list[int] = []
@@ -256,6 +258,37 @@ class SqlAlchemyGroupRepository:
                 changes = [(group.id, moved.version, user_id) for user_id in ids]
                 await record_member_events(self._run, kind, changes, event, now)
         return MembershipChange(tuple(added), tuple(removed), moved)
+
+    async def _change_at_once(
+        self,
+        group: Group,
+        add: Sequence[int],
+        remove: Sequence[int],
+        now: datetime,
+        event: EventContext | None,
+    ) -> MembershipChange:
+        params: dict[str, Any] = {
+            "group_id": group.id,
+            "member_of": group.id,
+            "add": sorted(set(add)),
+            "remove": sorted(set(remove)),
+            "now": now,
+        }
+        if event is not None:
+            params["traceparent"] = event.traceparent
+        statement = sql.change_members_at_once(events=event is not None)
+        try:
+            rows = await self._run.rows(statement, params)
+        except Exception as exc:
+            if is_foreign_key_violation(exc):
+                raise MembersVanished from exc
+            raise
+        if not rows:
+            return MembershipChange((), (), group)
+        row = rows[0]
+        width = len(sql.GROUP_COLUMNS)
+        added, removed = row[width] or [], row[width + 1] or []
+        return MembershipChange(tuple(added), tuple(removed), to_group(row[:width]))
 
     async def members(
         self, group_id: int, after_id: int | None, limit: int
