@@ -10,8 +10,9 @@ server-issued state the schema cannot describe. They are configured narrowly, pe
 - an `Idempotency-Key` reused with another body is a 422: each generated valid key is made
   unique per request, so a key is never reused by accident.
 
-And unknown query parameters on GET /users are ignored (the contract does not forbid them),
-so they are not generated as "negative" data there.
+And unknown query parameters on the lists (GET /users, /groups, a group's members, a
+user's groups) are ignored (the contract does not forbid them), so they are not generated
+as "negative" data there.
 
 Other methods on /users/batch must answer 405 with `Allow: POST` (ids are digits only,
 so the batch path is never read as a user id).
@@ -42,6 +43,22 @@ from users_service.entrypoints.http.app import create_app
 MAX_EXAMPLES = 40
 SEEDED = 5
 _DEFAULT_ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
+_FOREIGN_CURSOR = [*_DEFAULT_ACCEPTED, "400"]
+_STALE_IF_MATCH = [*_DEFAULT_ACCEPTED, "412"]
+# Operation -> what it may answer to schema-valid input, beyond the defaults (module doc).
+_REFUSED_BY_CONTRACT = {
+    "update_user": _STALE_IF_MATCH,
+    "delete_user": _STALE_IF_MATCH,
+    "list_groups": _FOREIGN_CURSOR,
+    "list_members": _FOREIGN_CURSOR,
+    "list_user_groups": _FOREIGN_CURSOR,
+    "update_group": _STALE_IF_MATCH,
+    "delete_group": _STALE_IF_MATCH,
+    "add_member": _STALE_IF_MATCH,
+    "remove_member": _STALE_IF_MATCH,
+    # unknown users, an id in both lists, no id at all, more than 1,000 in all
+    "change_members": [*_STALE_IF_MATCH, "422"],
+}
 
 
 def build_app() -> FastAPI:
@@ -76,8 +93,7 @@ schema = schemathesis.openapi.from_dict(
             },
             "operations": [
                 {
-                    "include-path": "/users",
-                    "include-method": "GET",
+                    "include-operation-id": "list_users",
                     # Unknown query parameters are ignored, as HTTP APIs commonly do; the
                     # contract does not forbid them, so do not send them as "negative" data.
                     "generation": {"allow-extra-parameters": False},
@@ -87,15 +103,15 @@ schema = schemathesis.openapi.from_dict(
                         }
                     },
                 },
-                {
-                    "include-path": "/users/{user_id}",
-                    "include-method": ["PATCH", "DELETE"],
-                    "checks": {
-                        "positive_data_acceptance": {
-                            "expected-statuses": [*_DEFAULT_ACCEPTED, "412"]  # stale If-Match
-                        }
-                    },
-                },
+                *(
+                    {
+                        "include-operation-id": operation,
+                        # Lists ignore unknown query parameters, as GET /users does.
+                        "generation": {"allow-extra-parameters": statuses is not _FOREIGN_CURSOR},
+                        "checks": {"positive_data_acceptance": {"expected-statuses": statuses}},
+                    }
+                    for operation, statuses in _REFUSED_BY_CONTRACT.items()
+                ),
             ],
         }
     ),

@@ -151,15 +151,25 @@ class UserList(BaseModel):
     items: list[UserOut]
 
 
+# Descriptions: what Description.parse accepts: at most 1,000 characters once trimmed, line
+# breaks and tabs inside, no other control character.
+_TEXT_CONTROL = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029"
+_DESCRIPTION_PATTERN = (
+    rf"^[{_SPACE}]*([^{_SPACE}{_TEXT_CONTROL}]"
+    rf"([^{_TEXT_CONTROL}]{{0,{MAX_DESCRIPTION_LENGTH - 2}}}[^{_SPACE}{_TEXT_CONTROL}])?)?"
+    rf"[{_SPACE}]*$"
+)
 DescriptionIn = Annotated[
     str,
     StringConstraints(max_length=4 * MAX_DESCRIPTION_LENGTH),
     Field(
         description="At most 1,000 characters after trimming; tabs and line breaks allowed",
         examples=["Everyone who ships code"],
+        json_schema_extra={"pattern": _DESCRIPTION_PATTERN},
     ),
 ]
-UserIdIn = Annotated[int, Field(ge=1, le=2**63 - 1)]
+# A user id in a JSON body: a JSON-safe integer (what every JSON parser reads exactly).
+UserIdIn = Annotated[int, Field(ge=1, le=2**53 - 1)]
 
 
 class GroupCreate(BaseModel):
