@@ -293,3 +293,35 @@ async def test_a_silent_database_behind_pgbouncer_is_a_503_within_the_bound(
             assert max(answers) < bound(ANSWER_WITHIN), answers
             proxy.restore()
     FIGURES["silent database behind PgBouncer, 503 after, s"] = [round(a, 2) for a in answers]
+
+
+async def test_every_group_operation_behind_pgbouncer(bouncer_url: str, bouncer: PgBouncer) -> None:
+    """The groups' rows of the contract, concurrently, through transaction pooling: the
+    member count stays exact and no prepared statement goes astray."""
+    settings = make_settings(bouncer_url, db_pgbouncer=True, db_pool_size=20)
+    async with serve(settings) as service:
+        client = service.client
+        batch = await client.post(
+            "/users/batch",
+            json={"users": [{"email": f"g{i}@example.com", "name": "G"} for i in range(40)]},
+        )
+        ids = [user["id"] for user in batch.json()["items"]]
+        group = (await client.post("/groups", json={"name": "Pooled"})).json()
+        path = f"/groups/{group['id']}/members"
+        puts = await asyncio.gather(*(client.put(f"{path}/{i}") for i in ids[:30]))
+        assert {r.status_code for r in puts} == {204}
+        changed = await client.post(path, json={"add": ids[30:], "remove": ids[:5]})
+        assert changed.status_code == 200, changed.text
+        assert changed.json()["group"]["member_count"] == 35
+        page = await client.get(path, params={"limit": 10})
+        assert [m["id"] for m in page.json()["items"]] == ids[5:15]
+        expanded = await client.get("/users", params={"expand": "groups", "limit": 10})
+        assert expanded.status_code == 200
+        assert (await client.get(f"/users/{ids[7]}/groups")).json()["items"][0]["id"] == group["id"]
+        renamed = await client.patch(f"/groups/{group['id']}", json={"description": "via pool"})
+        assert renamed.json()["description"] == "via pool"
+        assert (await client.delete(f"/users/{ids[7]}")).status_code == 204
+        after = (await client.get(f"/groups/{group['id']}")).json()
+        assert after["member_count"] == 34
+        assert (await client.delete(f"/groups/{group['id']}")).status_code == 204
+    assert "prepared statement" not in bouncer.log()
