@@ -154,3 +154,29 @@ async def test_a_stopped_standby_costs_no_failed_request(cluster: Cluster) -> No
             statuses.append((await service.client.get(f"/users/{user['id']}")).status_code)
             statuses.append((await service.client.get("/users")).status_code)
     assert statuses == [200] * 40, statuses
+
+
+async def test_group_reads_land_on_the_standby_and_a_fresh_group_is_found(
+    cluster: Cluster,
+) -> None:
+    """Group reads follow the users' rules: the standby's copy while it is within the lag
+    bound, the primary's with `no-cache`, and a group the standby lacks is looked up on
+    the primary before the answer is 404."""
+    settings = _settings(cluster, db_replica_max_lag=60)
+    async with serve(settings, empty=False) as service:
+        client = service.client
+        user = await _create(client, "member@example.com")
+        group = (await client.post("/groups", json={"name": "Replicated"})).json()
+        await _replayed(cluster, "SELECT 1 FROM groups WHERE name = 'Replicated'")
+        await _fetchval(cluster.standby.url(DATABASE), "SELECT pg_wal_replay_pause()")
+        assert (await client.put(f"/groups/{group['id']}/members/{user['id']}")).status_code == 204
+        stale = await client.get(f"/groups/{group['id']}")
+        assert stale.json()["member_count"] == 0  # the standby's copy
+        members = await client.get(f"/groups/{group['id']}/members")
+        assert members.json()["items"] == []
+        fresh = await client.get(f"/groups/{group['id']}", headers={"Cache-Control": "no-cache"})
+        assert fresh.json()["member_count"] == 1
+        newer = (await client.post("/groups", json={"name": "Not there yet"})).json()
+        found = await client.get(f"/groups/{newer['id']}")
+        assert found.status_code == 200
+        assert found.json() == newer
