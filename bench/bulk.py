@@ -46,7 +46,7 @@ def generate(path: Path, rows: int) -> None:
 async def _truncate(config: Config) -> None:
     connection = await asyncpg.connect(config.bench_dsn)
     try:
-        await connection.execute("TRUNCATE users, outbox, idempotency_keys")
+        await connection.execute("TRUNCATE group_members, groups, users, outbox, idempotency_keys")
     finally:
         await connection.close()
 

@@ -32,6 +32,8 @@ async def follow(url: str, stream: str = "USERS", prefix: str = "users.v1") -> N
                     members.discard((data["group_id"], data["user_id"]))
                 else:
                     copies[key] = None if kind == "deleted" else data
+                    if event["type"].endswith(".group.deleted"):  # its memberships went too
+                        members = {(g, u) for g, u in members if g != data["id"]}
                 versions[key] = float("inf") if kind == "deleted" else version
                 print(event["type"], key, version, flush=True)
             seen.add(event["id"])

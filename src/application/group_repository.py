@@ -17,12 +17,13 @@ GROUPS_SHOWN_PER_USER = 100
 
 @dataclass(frozen=True, slots=True)
 class GroupPageQuery:
-    """A keyset page of groups; `name_key` filters on the case-insensitive name."""
+    """A keyset page of groups; `name` keeps the group of that name, compared as the
+    unique index compares names (case-insensitively, by the storage's own `lower`)."""
 
     limit: int
     after_id: int | None = None
     descending: bool = False
-    name_key: str | None = None
+    name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -110,22 +110,18 @@ class EmailAlreadyRegistered(DomainError):
 
 
 class VersionMismatch(DomainError):
-    def __init__(self, user_id: int, current_version: int) -> None:
+    """`subject_id` is the user's (or, for a group's, the group's) id."""
+
+    resource = "User"
+
+    def __init__(self, subject_id: int, current_version: int) -> None:
         super().__init__(
-            f"User {user_id} is at version {current_version}, "
+            f"{self.resource} {subject_id} is at version {current_version}, "
             "which does not match the expected version."
         )
-        self.user_id = user_id
+        self.subject_id = subject_id
         self.current_version = current_version
 
 
 class GroupVersionMismatch(VersionMismatch):
-    def __init__(self, group_id: int, current_version: int) -> None:
-        DomainError.__init__(
-            self,
-            f"Group {group_id} is at version {current_version}, "
-            "which does not match the expected version.",
-        )
-        self.user_id = group_id
-        self.group_id = group_id
-        self.current_version = current_version
+    resource = "Group"

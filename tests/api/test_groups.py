@@ -138,6 +138,9 @@ class TestGroupResource:
         )
         assert_problem(wrong, 400, "invalid_cursor")
         assert_problem(await client.get("/groups", params={"limit": 201}), 422, "validation_failed")
+        for bad in ("nul\x00", "", "x" * 101):
+            refused = await client.get("/groups", params={"name": bad})
+            assert_problem(refused, 422, "validation_failed")
 
     async def test_delete_takes_memberships_not_members(self, client: httpx.AsyncClient) -> None:
         ada = await create(client, "ada@example.com")
@@ -312,6 +315,14 @@ class TestAuthorization:
         ):
             assert_problem(response, 403, "insufficient_scope")
         assert (await client.get(f"/groups/{group['id']}", headers=reader)).status_code == 200
+        # A reader of users, not of groups: told which scope it lacks, not "not found".
+        theirs = await client.get(f"/users/{ada['id']}/groups", headers=users_only)
+        assert_problem(theirs, 403, "insufficient_scope")
+        # The scope is checked before any user is read, whatever the page holds.
+        empty_page = await client.get(
+            "/users", params={"expand": "groups", "email": "nobody@example.com"}, headers=users_only
+        )
+        assert_problem(empty_page, 403, "insufficient_scope")
         assert_problem(await client.get("/groups", headers=bearer("nope")), 401, "invalid_token")
 
     async def test_self_service_reads_only_its_own_groups(self, client: httpx.AsyncClient) -> None:

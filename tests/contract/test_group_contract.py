@@ -63,6 +63,18 @@ class TestGroups:
         assert len({ada.id, group.id, bob.id, other.id}) == 4
         assert ada.id < group.id < bob.id < other.id
 
+    async def test_a_kept_id_is_never_a_users(self, uow: UnitOfWorkFactory) -> None:
+        [ada] = await seed(uow, "ada@example.com")
+        async with uow() as tx:
+            taken = await tx.groups.insert(NewGroup(Name.parse("Kept")), T0, kept_id=ada.id)
+            kept = await tx.groups.insert(NewGroup(Name.parse("Kept")), T0, kept_id=ada.id + 50)
+            await tx.commit()
+        assert taken is None
+        assert kept is not None
+        assert kept.id == ada.id + 50
+        newer = await make_group(uow, "Newer")
+        assert newer.id > kept.id  # the sequence moved past the kept id
+
     async def test_names_are_unique_whatever_their_case(self, uow: UnitOfWorkFactory) -> None:
         first = await make_group(uow, "Engineering")
         async with uow() as tx:
@@ -88,13 +100,22 @@ class TestGroups:
         assert updated is not None
         assert (updated.description, updated.version, updated.updated_at) == (None, 2, T1)
 
+    async def test_the_name_filter_finds_a_name_as_written(self, uow: UnitOfWorkFactory) -> None:
+        """Whatever the backend's own case folding, a name given as stored is found."""
+        equipe = await make_group(uow, "Équipe Ä")
+        async with uow(read_only=True) as tx:
+            found = await tx.groups.page(GroupPageQuery(limit=5, name="Équipe Ä"))
+            other = await tx.groups.page(GroupPageQuery(limit=5, name="equipe a"))
+        assert found == [equipe]
+        assert other == []
+
     async def test_pages_and_the_name_filter(self, uow: UnitOfWorkFactory) -> None:
         made = [await make_group(uow, f"Group {i}") for i in range(5)]
         async with uow(read_only=True) as tx:
             first = await tx.groups.page(GroupPageQuery(limit=2))
             rest = await tx.groups.page(GroupPageQuery(limit=10, after_id=first[-1].id))
             newest = await tx.groups.page(GroupPageQuery(limit=1, descending=True))
-            named = await tx.groups.page(GroupPageQuery(limit=10, name_key="group 3"))
+            named = await tx.groups.page(GroupPageQuery(limit=10, name="GROUP 3"))
         assert [g.id for g in first + list(rest)] == [g.id for g in made]
         assert newest == [made[-1]]
         assert named == [made[3]]

@@ -108,7 +108,8 @@ async def test_a_restore_brings_every_group_and_member_back(
         )
     finally:
         await database.dispose()
-    assert newest.id > max(row[0] for row in groups_before)
+    user_ids_now = [row[0] for row in await _rows(database_url, "SELECT id FROM users")]
+    assert newest.id > max([row[0] for row in groups_before] + user_ids_now)
 
 
 async def test_members_that_are_no_users_are_reported(database_url: str, tmp_path: Path) -> None:

@@ -89,9 +89,9 @@ async def test_only_single_creates_run_without_transaction_control(
     """Creating one user is one INSERT, atomic by itself: on PostgreSQL it is
     sent with no BEGIN and no COMMIT around it (two round trips saved). Updates and
     deletes keep their transaction (a cancelled one must not land late), and so does a
-    multi-row batch, which stays all or nothing. A delete locks the user's row, lets its
-    memberships go (one DELETE, whatever their number), then deletes the user. SQLite, in
-    process, keeps BEGIN IMMEDIATE."""
+    multi-row batch, which stays all or nothing. A delete locks the user's groups (on
+    PostgreSQL) and the user's row, lets its memberships go (one DELETE, whatever their
+    number), then deletes the user. SQLite, in process, keeps BEGIN IMMEDIATE."""
     clock = SteppingClock()
     register = RegisterUsers(uow, clock, EMAILS)
     async with count_statements(uow.database) as log:
@@ -103,7 +103,7 @@ async def test_only_single_creates_run_without_transaction_control(
         assert verbs == [
             "INSERT",
             "BEGIN", "UPDATE", "COMMIT",
-            "BEGIN", "SELECT", "DELETE", "DELETE", "COMMIT",
+            "BEGIN", "SELECT", "SELECT", "DELETE", "DELETE", "COMMIT",
         ]  # fmt: skip
     else:
         assert verbs == [
@@ -151,9 +151,9 @@ async def test_with_events_each_change_and_its_event_are_one_statement(
 ) -> None:
     """With events on, PostgreSQL still sends a single create as one
     statement with no BEGIN/COMMIT (a data-modifying CTE writes the user and its event),
-    and an update as one statement in its transaction; a delete is its lock, its
-    memberships' DELETE and one statement. SQLite writes the event as a second INSERT in
-    the same transaction."""
+    and an update as one statement in its transaction; a delete is its locks (its groups,
+    then the user), its memberships' DELETE and one statement. SQLite writes the event as
+    a second INSERT in the same transaction."""
     clock = SteppingClock()
     events = EventPolicy()
     async with count_statements(uow.database) as log:
@@ -165,7 +165,7 @@ async def test_with_events_each_change_and_its_event_are_one_statement(
         assert verbs == [
             "WITH",
             "BEGIN", "WITH", "COMMIT",
-            "BEGIN", "SELECT", "DELETE", "WITH", "COMMIT",
+            "BEGIN", "SELECT", "SELECT", "DELETE", "WITH", "COMMIT",
         ]  # fmt: skip
     else:
         assert verbs == [

@@ -13,9 +13,10 @@ from nats.js.api import StreamConfig
 
 from tests.reliability.test_events import STREAM, _settings
 from tests.support import databases
-from tests.support.events import drained, published
+from tests.support.events import drained, pending, published
 from tests.support.nats import NatsServer, stream_contents
 from tests.support.reliability import serve
+from users_service.adapters.events.jetstream import StreamOfAnotherDeployment
 
 
 @pytest.fixture(params=[pytest.param("postgres", marks=pytest.mark.postgres), "sqlite", "memory"])
@@ -124,3 +125,31 @@ async def test_a_stream_of_an_earlier_release_gains_the_group_subjects(
     finally:
         await client.close()
     assert config.subjects == ["users.v1.user.>", "users.v1.group.>"]
+
+
+async def test_a_stream_of_another_prefix_is_refused_not_widened(
+    tmp_path: Path, nats: NatsServer
+) -> None:
+    """Two deployments that forgot to name their own streams: the second publishes
+    nothing (its events wait in the outbox) rather than take over the first's stream."""
+    client = await nats_connect(nats.url)
+    try:
+        await client.jetstream().add_stream(
+            StreamConfig(name=STREAM, subjects=["staging.users.user.>", "staging.users.group.>"])
+        )
+    finally:
+        await client.close()
+    settings = _settings(f"sqlite+aiosqlite:///{tmp_path / 'users.db'}", nats)
+    await databases.migrate(settings.database_url)
+    async with serve(settings) as service:
+        assert (await service.client.post("/groups", json={"name": "Waits"})).status_code == 201
+        publisher = service.container.event_publisher()
+        with pytest.raises(StreamOfAnotherDeployment, match="its own EVENTS_STREAM"):
+            await publisher.connect()
+        assert await pending(service.container.unit_of_work()) == 1
+    client = await nats_connect(nats.url)
+    try:
+        config = (await client.jetstream().stream_info(STREAM)).config
+    finally:
+        await client.close()
+    assert config.subjects == ["staging.users.user.>", "staging.users.group.>"]

@@ -140,3 +140,45 @@ async def test_two_groups_with_one_name_exactly_one_wins(
             )
             assert stored == 1
         assert service.connections_lent() == 0
+
+
+async def test_a_user_deleted_while_leaving_or_joining_its_groups_never_deadlocks(
+    postgres_url: str, postgres_engine: AsyncEngine
+) -> None:
+    """Deleting a user locks its groups before the user, as member changes lock their
+    group first: removing the user from a group, adding it again, and deleting one of its
+    groups, all at once with the user's deletion, end without a deadlock (no 503)."""
+    async with serve(make_settings(postgres_url)) as service:
+        client = service.client
+        for round_ in range(ROUNDS * 2):
+            created = await client.post(
+                "/users", json={"email": f"leaving{round_}@example.com", "name": "L"}
+            )
+            user_id = created.json()["id"]
+            groups = [await _group(client, f"Lock {round_}.{i}") for i in range(3)]
+            for group_id in groups:
+                await client.put(f"/groups/{group_id}/members/{user_id}")
+            requests = [
+                client.delete(f"/groups/{groups[0]}/members/{user_id}"),
+                client.put(f"/groups/{groups[1]}/members/{user_id}"),
+                client.delete(f"/groups/{groups[2]}"),
+                client.delete(f"/users/{user_id}"),
+            ]
+            use_gate = postgres_engine if round_ % 2 == 0 else None
+            responses = await gated(
+                use_gate,
+                requests,
+                2,
+                "SELECT id FROM groups WHERE id = ANY(:ids) FOR UPDATE",
+                ids=groups,
+            )
+            assert {r.status_code for r in responses} <= {204}, [r.text for r in responses]
+            for group_id in groups[:2]:
+                group = (await client.get(f"/groups/{group_id}")).json()
+                real = await scalar(
+                    postgres_engine,
+                    "SELECT count(*) FROM group_members WHERE group_id = :id",
+                    id=group_id,
+                )
+                assert group["member_count"] == real == 0
+        assert service.connections_lent() == 0

@@ -55,6 +55,11 @@ class NatsOptions:
         return arguments
 
 
+class StreamOfAnotherDeployment(RuntimeError):
+    """EVENTS_STREAM names a stream made for other subjects (another deployment's prefix):
+    the relay publishes nothing rather than widen it."""
+
+
 class JetStreamPublisher:
     def __init__(
         self,
@@ -153,6 +158,11 @@ class JetStreamPublisher:
         # A stream made by an earlier release carries the users' subjects only: it gains
         # the groups' in place, its messages kept.
         present = list(info.config.subjects or [])
+        if subjects[0] not in present:
+            raise StreamOfAnotherDeployment(
+                f"the stream {self._stream} carries {', '.join(present)}, not this "
+                f"deployment's {subjects[0]}: give it its own EVENTS_STREAM"
+            )
         missing = [subject for subject in subjects if subject not in present]
         if missing:
             info.config.subjects = present + missing

@@ -69,8 +69,8 @@ class InMemoryGroupRepository:
 
     async def page(self, query: GroupPageQuery) -> Sequence[Group]:
         groups = self._tables.groups
-        if query.name_key is not None:
-            found = self._tables.group_id_by_name_key.get(query.name_key)
+        if query.name is not None:
+            found = self._tables.group_id_by_name_key.get(group_name_key(query.name))
             candidates = [groups[found]] if found is not None else []
         else:
             candidates = list(groups.values())

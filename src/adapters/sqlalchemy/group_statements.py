@@ -2,9 +2,11 @@
 (the same rules as `statements.py`: named binds only, `= ANY(:ids)` on PostgreSQL and an
 expanding `IN` elsewhere).
 
-Memberships are only ever changed by set: one INSERT ... SELECT for every user added, one
-DELETE ... WHERE user_id IN for every user removed, one UPDATE of the group's count. No
-statement reads a group's members to change them.
+Memberships are only ever changed by set: an INSERT ... SELECT of every user added, a
+DELETE ... WHERE user_id IN of every user removed, one UPDATE of the group's count and
+version; on PostgreSQL all three, and the events, are one statement
+(`change_members_at_once`), on SQLite one each. No statement reads a group's members to
+change them.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from sqlalchemy import (
     bindparam,
     cast,
     delete,
+    exists,
     func,
     insert,
     literal,
@@ -109,6 +112,11 @@ def insert_group(dialect: str, *, kept_id: bool) -> Insert:
     if kept_id or dialect != POSTGRESQL:
         values["id"] = bindparam("new_id", type_=BigInteger())
     dialect_insert = postgresql.insert if dialect == POSTGRESQL else sqlite.insert
+    if kept_id:  # an id a user holds is taken too: ids never repeat across the two
+        new_id = bindparam("new_id", type_=BigInteger())
+        row = select(*values.values()).where(~exists().where(users.c.id == new_id))
+        statement = dialect_insert(groups).from_select(list(values), row)
+        return statement.on_conflict_do_nothing().returning(*GROUP_COLUMNS)
     return dialect_insert(groups).values(values).on_conflict_do_nothing().returning(*GROUP_COLUMNS)
 
 
@@ -300,6 +308,19 @@ def groups_lost_a_member(dialect: str) -> Update:
         )
         .returning(groups.c.id, groups.c.version)
     )
+
+
+# PostgreSQL: the groups a user is in, locked in id order (before the user is deleted).
+LOCK_GROUPS_OF_USER = (
+    select(groups.c.id)
+    .where(
+        groups.c.id.in_(
+            select(group_members.c.group_id).where(group_members.c.user_id == bindparam("user_id"))
+        )
+    )
+    .order_by(groups.c.id)
+    .with_for_update()
+)
 
 
 @cache

@@ -62,13 +62,13 @@ class SqlAlchemyGroupRepository:
             self._dialect,
             descending=query.descending,
             after=query.after_id is not None,
-            by_name=query.name_key is not None,
+            by_name=query.name is not None,
         )
         params: dict[str, Any] = {"limit": query.limit}
         if query.after_id is not None:
             params["after"] = query.after_id
-        if query.name_key is not None:
-            params["name"] = query.name_key
+        if query.name is not None:
+            params["name"] = query.name
         return [to_group(row) for row in await self._run.rows(statement, params)]
 
     async def insert(

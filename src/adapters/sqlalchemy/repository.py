@@ -185,9 +185,13 @@ class SqlAlchemyUserRepository:
         *,
         now: datetime,
     ) -> bool:
-        # The user's row is locked first: a membership being added to it waits (its
-        # foreign key check), then fails; every committed membership is seen and leaves,
-        # each of its groups' counts with it.
+        # Its groups' rows first, in id order, as every change of members locks its group
+        # before touching memberships (so the two never wait on each other in a circle);
+        # then the user's row: a membership being added to it now waits (its foreign key
+        # check), then fails, and every committed membership is seen and leaves, each of
+        # its groups' counts with it.
+        if self._dialect == statements.POSTGRESQL:
+            await self._run.rows(group_statements.LOCK_GROUPS_OF_USER, {"user_id": user_id})
         lock = group_statements.lock_user(self._dialect)
         locked = await self._run.rows(lock, {"user_id": user_id})
         if not locked or (expected_versions is not None and locked[0][0] not in expected_versions):

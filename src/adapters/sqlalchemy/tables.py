@@ -83,7 +83,6 @@ GROUP_NAME_KEY_INDEX = "uq_groups_name_key"
 # Ids come from the users' own sequence, so that no group ever has a user's id: on
 # PostgreSQL the column's default draws from it (set by the migration), on SQLite the
 # adapter moves the users' AUTOINCREMENT counter and takes its value.
-USERS_ID_SEQUENCE = "users_id_seq"
 
 groups = Table(
     "groups",

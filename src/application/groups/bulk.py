@@ -13,7 +13,7 @@ from users_service.application.events import NO_EVENTS, EventPolicy
 from users_service.application.group_repository import GroupPageQuery
 from users_service.application.groups.writing import parse_new_group
 from users_service.application.unit_of_work import UnitOfWorkFactory
-from users_service.domain.group import MAX_MEMBER_CHANGES, Group, group_name_key
+from users_service.domain.group import MAX_MEMBER_CHANGES, Group
 
 PAGE = 1000
 
@@ -96,9 +96,7 @@ class ImportGroups:
                 await uow.commit()
                 self._events.committed()
                 return Restored(stored.id, True)
-            found = await uow.groups.page(
-                GroupPageQuery(limit=1, name_key=group_name_key(new.name))
-            )
+            found = await uow.groups.page(GroupPageQuery(limit=1, name=new.name.value))
         if found:
             return Restored(found[0].id, False)
         raise ValueError(f"group id {kept_id} belongs to another group or to a user")

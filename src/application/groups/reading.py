@@ -24,8 +24,9 @@ from users_service.application.unit_of_work import (
     read_preferring_replica,
 )
 from users_service.domain.errors import GroupNotFound, InvalidValue, UserNotFound
-from users_service.domain.group import Group, group_name_key
+from users_service.domain.group import Group
 from users_service.domain.user import User
+from users_service.domain.values import Name
 
 MAX_PAGE_SIZE = 200
 Item = TypeVar("Item")
@@ -93,7 +94,7 @@ class ListGroups:
             limit=limit + 1,  # one extra row tells whether another page follows
             after_id=after_id,
             descending=descending,
-            name_key=group_name_key(name.strip()) if name is not None else None,
+            name=Name.parse(name).value if name is not None else None,
         )
 
         async def read(uow: UnitOfWork) -> Sequence[Group]:
@@ -152,6 +153,8 @@ class ListUserGroups:
         fresh: bool = False,
     ) -> Page[Group]:
         if not _may_read_groups_of(actor, user_id):
+            if actor.can_read:  # it may read the user, not its groups
+                raise InsufficientScope(GROUPS_READ)
             raise UserNotFound(user_id)
         _check_limit(limit)
 
@@ -180,6 +183,13 @@ class ExpandGroups:
 
     def __init__(self, uow: UnitOfWorkFactory) -> None:
         self._uow = uow
+
+    @staticmethod
+    def authorize(actor: Principal, user_id: int | None = None) -> None:
+        """Before reading the users: `groups:read`, or the caller's own user (`user_id`,
+        a single user read). Raises InsufficientScope."""
+        if not (GROUPS_READ in actor.scopes or (user_id is not None and actor.is_user(user_id))):
+            raise InsufficientScope(GROUPS_READ)
 
     async def __call__(
         self, actor: Principal, users: Sequence[User], *, fresh: bool = False

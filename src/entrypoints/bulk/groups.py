@@ -16,6 +16,7 @@ import orjson
 
 from users_service.application.access import TRUSTED
 from users_service.application.errors import StorageUnavailable
+from users_service.application.group_repository import MembersVanished
 from users_service.application.groups.bulk import Members
 from users_service.application.representation import group_dict
 from users_service.domain.errors import DomainError
@@ -157,9 +158,13 @@ async def _import(
             except (ValueError, KeyError, TypeError, DomainError) as exc:
                 print(f"users-service import-groups: line {number}: {exc!r}", file=sys.stderr)
                 return FATAL
-            added, missing = await restore.members(
-                TRUSTED, group_id, user_ids, kept_updated_at=kept_updated.get(group_id)
-            )
+            try:
+                added, missing = await restore.members(
+                    TRUSTED, group_id, user_ids, kept_updated_at=kept_updated.get(group_id)
+                )
+            except (ValueError, MembersVanished) as exc:
+                print(f"users-service import-groups: line {number}: {exc!r}", file=sys.stderr)
+                return FATAL
             counts.members += added
             counts.rejected += len(missing)
             for user_id in sorted(missing):

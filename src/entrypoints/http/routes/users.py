@@ -121,6 +121,8 @@ async def create_users_batch(request: Request, body: BatchCreate) -> Response:
 @router.get("/users/{user_id:int}/", include_in_schema=False)
 async def get_user(request: Request, user_id: UserId, expand: Expand = None) -> Response:
     services, actor, fresh = http_services(request), caller(request), wants_fresh(request)
+    if expand is not None:
+        services.expand_groups.authorize(actor, user_id)
     user = await services.get_user(actor, user_id, fresh=fresh)
     if none_match(request, user.version):
         return Response(status_code=304, headers={"ETag": etag(user.version)})
@@ -157,6 +159,8 @@ async def list_users(
     expand: Expand = None,
 ) -> Response:
     services = http_services(request)
+    if expand is not None:
+        services.expand_groups.authorize(caller(request))
     cursors = services.cursors
     query_key = f"{sort}|{(email or '').lower()}|{','.join(map(str, sorted(set(ids or ()))))}"
     after_id = cursors.decode(cursor, query_key) if cursor is not None else None
