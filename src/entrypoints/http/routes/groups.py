@@ -34,6 +34,7 @@ from users_service.entrypoints.http.schemas import (
     GroupPatch,
     MemberChangesIn,
     MemberChangesOut,
+    NameIn,
     UserPage,
 )
 from users_service.entrypoints.http.security import caller
@@ -125,9 +126,7 @@ async def list_groups(
     sort: Annotated[
         str, Query(pattern=r"^-?id$", description="`id` (oldest first) or `-id` (newest first)")
     ] = "id",
-    name: Annotated[
-        str | None, Query(max_length=400, description="Exact name, case-insensitive")
-    ] = None,
+    name: Annotated[NameIn | None, Query(description="Exact name, case-insensitive")] = None,
 ) -> Response:
     services = http_services(request)
     query_key = f"groups|{sort}|{(name or '').strip().lower()}"
