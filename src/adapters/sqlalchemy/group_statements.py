@@ -167,30 +167,29 @@ def existing_users(dialect: str) -> Select[Any]:
     return select(users.c.id).where(any_of(users.c.id, "ids", dialect))
 
 
-@cache
-def add_members(dialect: str) -> Insert:
-    """Every listed user that exists and is not a member yet becomes one; RETURNING the
-    ids really added. (The SELECT has a WHERE clause: SQLite then reads ON CONFLICT as
-    the INSERT's.)"""
-    rows = select(bindparam("member_of", type_=BigInteger()), users.c.id).where(
-        any_of(users.c.id, "ids", dialect)
+# SQLite: a change of members one statement at a time (PostgreSQL: `change_members_at_once`).
+# Every listed user that exists and is not a member yet becomes one, RETURNING the ids
+# really added (the SELECT has a WHERE clause: SQLite then reads ON CONFLICT as the
+# INSERT's); every listed member leaves, RETURNING the ids really removed.
+ADD_MEMBERS = (
+    sqlite.insert(group_members)
+    .from_select(
+        ["group_id", "user_id"],
+        select(bindparam("member_of", type_=BigInteger()), users.c.id).where(
+            users.c.id.in_(bindparam("ids", expanding=True))
+        ),
     )
-    dialect_insert = postgresql.insert if dialect == POSTGRESQL else sqlite.insert
-    statement = dialect_insert(group_members).from_select(["group_id", "user_id"], rows)
-    return statement.on_conflict_do_nothing().returning(group_members.c.user_id)
-
-
-@cache
-def remove_members(dialect: str) -> ReturningDelete[Any]:
-    """Every listed member leaves; RETURNING the ids really removed."""
-    return (
-        delete(group_members)
-        .where(
-            group_members.c.group_id == bindparam("group_id"),
-            any_of(group_members.c.user_id, "ids", dialect),
-        )
-        .returning(group_members.c.user_id)
+    .on_conflict_do_nothing()
+    .returning(group_members.c.user_id)
+)
+REMOVE_MEMBERS = (
+    delete(group_members)
+    .where(
+        group_members.c.group_id == bindparam("group_id"),
+        group_members.c.user_id.in_(bindparam("ids", expanding=True)),
     )
+    .returning(group_members.c.user_id)
+)
 
 
 @cache

@@ -232,7 +232,7 @@ class SqlAlchemyGroupRepository:
         if add:
             try:
                 rows = await self._run.rows(
-                    sql.add_members(self._dialect), {"member_of": group.id, "ids": sorted(set(add))}
+                    sql.ADD_MEMBERS, {"member_of": group.id, "ids": sorted(set(add))}
                 )
             except Exception as exc:
                 if is_foreign_key_violation(exc):
@@ -240,9 +240,7 @@ class SqlAlchemyGroupRepository:
                 raise
             added = sorted(row[0] for row in rows)
         if remove:
-            rows = await self._run.rows(
-                sql.remove_members(self._dialect), {**params, "ids": sorted(set(remove))}
-            )
+            rows = await self._run.rows(sql.REMOVE_MEMBERS, {**params, "ids": sorted(set(remove))})
             removed = sorted(row[0] for row in rows)
         if not added and not removed:
             return MembershipChange((), (), group)

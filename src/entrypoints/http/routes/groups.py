@@ -13,6 +13,7 @@ from users_service.entrypoints.http.freshness import CACHE_CONTROL_DOC, wants_fr
 from users_service.entrypoints.http.header_docs import all_headers
 from users_service.entrypoints.http.idempotency import IDEMPOTENCY_KEY_DOC
 from users_service.entrypoints.http.openapi import AUTHENTICATED, operation_id, problems
+from users_service.entrypoints.http.paging import page_response
 from users_service.entrypoints.http.preconditions import (
     GROUP_IF_MATCH_DOC,
     GROUP_IF_NONE_MATCH_DOC,
@@ -55,22 +56,6 @@ _NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
 router = APIRouter(
     tags=["groups"], generate_unique_id_function=operation_id, route_class=ProtectedRoute
 )
-
-
-def _page_response(
-    request: Request,
-    page: Page[Any],
-    items: list[dict[str, Any]],
-    query_key: str,
-) -> Response:
-    cursors = http_services(request).cursors
-    next_cursor = None
-    headers: dict[str, str] = {}
-    if page.next_after_id is not None:
-        next_cursor = cursors.encode(page.next_after_id, query_key)
-        next_url = request.url.include_query_params(cursor=next_cursor)
-        headers["Link"] = f'<{next_url}>; rel="next"'
-    return json_response({"items": items, "next_cursor": next_cursor}, headers=headers)
 
 
 @router.post(
@@ -139,7 +124,9 @@ async def list_groups(
         name=name,
         fresh=wants_fresh(request),
     )
-    return _page_response(request, page, [group_dict(g) for g in page.items], query_key)
+    return page_response(
+        request, [group_dict(g) for g in page.items], page.next_after_id, query_key
+    )
 
 
 @router.patch(
@@ -194,7 +181,7 @@ async def list_members(
     page: Page[User] = await services.list_members(
         caller(request), group_id, limit=limit, after_id=after_id, fresh=wants_fresh(request)
     )
-    return _page_response(request, page, users_body(page.items), query_key)
+    return page_response(request, users_body(page.items), page.next_after_id, query_key)
 
 
 @router.put(
@@ -276,4 +263,6 @@ async def list_user_groups(
     page: Page[Group] = await services.list_user_groups(
         caller(request), user_id, limit=limit, after_id=after_id, fresh=wants_fresh(request)
     )
-    return _page_response(request, page, [group_dict(g) for g in page.items], query_key)
+    return page_response(
+        request, [group_dict(g) for g in page.items], page.next_after_id, query_key
+    )

@@ -13,6 +13,7 @@ from users_service.entrypoints.http.freshness import CACHE_CONTROL_DOC, wants_fr
 from users_service.entrypoints.http.header_docs import all_headers
 from users_service.entrypoints.http.idempotency import IDEMPOTENCY_KEY_DOC
 from users_service.entrypoints.http.openapi import AUTHENTICATED, operation_id, problems
+from users_service.entrypoints.http.paging import page_response
 from users_service.entrypoints.http.preconditions import (
     IF_MATCH_DOC,
     IF_NONE_MATCH_DOC,
@@ -173,19 +174,13 @@ async def list_users(
         ids=ids,
         fresh=wants_fresh(request),
     )
-    next_cursor = None
-    headers: dict[str, str] = {}
-    if page.next_after_id is not None:
-        next_cursor = cursors.encode(page.next_after_id, query_key)
-        next_url = request.url.include_query_params(cursor=next_cursor)
-        headers["Link"] = f'<{next_url}>; rel="next"'
     items = users_body(page.items)
     if expand is not None:
         groups = await services.expand_groups(
             caller(request), page.items, fresh=wants_fresh(request)
         )
         items = [with_groups(user, groups[user.id]) for user in page.items]
-    return json_response({"items": items, "next_cursor": next_cursor}, headers=headers)
+    return page_response(request, items, page.next_after_id, query_key)
 
 
 @router.patch(
